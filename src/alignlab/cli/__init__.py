@@ -1,0 +1,21 @@
+"""The ``alignlab`` command: thin wrappers that parse, call one library function, and
+print where the results went. Each command group lives in its own module here."""
+
+from __future__ import annotations
+
+import typer
+
+from alignlab.cli import cache, debate, demo, models, tasks
+
+app = typer.Typer(
+    name="alignlab",
+    help="An automated alignment lab on real language models, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models.app, name="models", help="Offline model zoo: list and prepare models.")
+app.add_typer(tasks.app, name="tasks", help="Labelled tasks: list and inspect them.")
+app.add_typer(cache.app, name="cache", help="The activation cache: list and clear it.")
+app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
+app.command("demo")(demo.demo)

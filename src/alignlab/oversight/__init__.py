@@ -1,0 +1,1 @@
+"""Stage 1 — oversight: AI-assisted evaluation (debate, critique, control protocols)."""

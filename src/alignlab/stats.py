@@ -1,0 +1,78 @@
+"""Confidence intervals: every aggregate alignlab reports carries n and an interval."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its denominator and a confidence interval."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+    level: float = 0.95
+    method: str = ""
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {"value": self.value, "lo": self.lo, "hi": self.hi, "n": self.n,
+                "level": self.level, "method": self.method}
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}] (n={self.n})"
+
+
+def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
+    """Wilson score interval for a proportion; well-behaved at 0, 1 and small n."""
+    if n <= 0:
+        raise ValueError("wilson: n must be positive (no items were scored)")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, level, "wilson")
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
+    """Mean with a Student-t interval (across seeds); a single value gets a zero-width CI."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_ci: no values")
+    m = float(x.mean())
+    if x.size == 1:
+        return Estimate(m, m, m, 1, level, "t")
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return Estimate(m, m - half, m + half, int(x.size), level, "t")
+
+
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *arrays: np.ndarray,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Percentile bootstrap over rows shared by ``arrays`` (resampled together)."""
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    if n == 0:
+        raise ValueError("bootstrap_ci: no rows")
+    rng = np.random.default_rng(seed)
+    point = float(statistic(*arrays))
+    idx = rng.integers(0, n, size=(n_boot, n))
+    boots = np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=float)
+    boots = boots[np.isfinite(boots)]
+    a = (1 - level) / 2
+    lo, hi = (np.quantile(boots, [a, 1 - a]) if boots.size else (math.nan, math.nan))
+    return Estimate(point, float(lo), float(hi), n, level, "bootstrap")

@@ -1,0 +1,15 @@
+"""Content-addressed caches (activations, prepared models) and run records."""
+
+from alignlab.store._atomic import atomic_dir, atomic_write_bytes, atomic_write_text, sha256_file
+from alignlab.store._hashing import stable_hash
+from alignlab.store._runs import RunRecord, write_run
+
+__all__ = [
+    "RunRecord",
+    "atomic_dir",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "sha256_file",
+    "stable_hash",
+    "write_run",
+]
