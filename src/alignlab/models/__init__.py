@@ -1,0 +1,31 @@
+"""Subjects: the registry of named models, loading, and activation capture.
+
+    >>> from alignlab.models import load_model, extract
+    >>> lm = load_model("smollm2-135m")                 # bf16, prepared on first use
+    >>> acts = extract(lm, ["Paris is in France."], layers=[10, 20], pooling="mean")
+"""
+
+from alignlab.models._capture import capture, find_blocks, resolve_layers
+from alignlab.models._extract import extract, pool
+from alignlab.models._load import LoadedModel, default_device, load_model
+from alignlab.models._prepare import PreparedModel, prepare, read_prepared
+from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
+from alignlab.models._tiny import TINY_CONFIGS
+
+__all__ = [
+    "REGISTRY",
+    "TINY_CONFIGS",
+    "LoadedModel",
+    "ModelEntry",
+    "PreparedModel",
+    "capture",
+    "default_device",
+    "extract",
+    "find_blocks",
+    "get_entry",
+    "load_model",
+    "pool",
+    "prepare",
+    "read_prepared",
+    "resolve_layers",
+]
