@@ -1,0 +1,16 @@
+"""Tasks: labelled datasets, prompt templates, fingerprints and seeded splits.
+
+    >>> from alignlab.data import load_task
+    >>> task = load_task("sarcasm")
+    >>> splits = task.split(seed=0)              # disjoint, deterministic
+    >>> texts = task.texts(splits.train)         # rendered by the task's template
+"""
+
+from alignlab.data._files import task_from_file
+from alignlab.data._registry import TASKS, list_tasks, load_task, register_task
+from alignlab.data._task import Example, Splits, Task, Template
+
+__all__ = [
+    "TASKS", "Example", "Splits", "Task", "Template",
+    "list_tasks", "load_task", "register_task", "task_from_file",
+]

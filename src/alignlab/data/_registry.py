@@ -1,0 +1,58 @@
+"""The task registry: built-in tasks by name, and files by path."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from alignlab.data._task import Task
+from alignlab.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    description: str
+    package: str
+    """The package that ships the data, for `tasks list` and install hints."""
+    factory: Callable[[], Task]
+
+
+TASKS: dict[str, TaskEntry] = {}
+
+
+def register_task(name: str, description: str, package: str):
+    """Register a zero-argument task factory under ``name`` (duplicates raise)."""
+
+    def decorate(factory: Callable[[], Task]) -> Callable[[], Task]:
+        if name in TASKS:
+            raise ValueError(f"duplicate task name {name!r}")
+        TASKS[name] = TaskEntry(name, description, package, functools.cache(factory))
+        return factory
+
+    return decorate
+
+
+def load_task(name: str) -> Task:
+    """A built-in task by name, or a user task from a ``.jsonl``/``.csv`` path
+    (columns ``text``, ``label``; use ``task_from_file`` for another mapping)."""
+    import alignlab.data._builtin  # noqa: F401  (registers the built-ins)
+
+    if name in TASKS:
+        return TASKS[name].factory()
+    if Path(name).suffix.lower() in (".jsonl", ".ndjson", ".csv"):
+        from alignlab.data._files import task_from_file
+
+        return task_from_file(name)
+    raise UnknownNameError(
+        f"unknown task {name!r}. Built-in tasks: {', '.join(sorted(TASKS))}; "
+        "or pass a .jsonl/.csv file with 'text' and 'label' columns."
+    )
+
+
+def list_tasks() -> list[TaskEntry]:
+    import alignlab.data._builtin  # noqa: F401
+
+    return sorted(TASKS.values(), key=lambda e: e.name)
