@@ -1,10 +1,14 @@
 """Content-addressed caches (activations, prepared models) and run records."""
 
+from alignlab.store._activations import ActivationKey, ActivationStore, CacheEntry
 from alignlab.store._atomic import atomic_dir, atomic_write_bytes, atomic_write_text, sha256_file
 from alignlab.store._hashing import stable_hash
 from alignlab.store._runs import RunRecord, write_run
 
 __all__ = [
+    "ActivationKey",
+    "ActivationStore",
+    "CacheEntry",
     "RunRecord",
     "atomic_dir",
     "atomic_write_bytes",
