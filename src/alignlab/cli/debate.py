@@ -1,5 +1,89 @@
-"""``alignlab debate ...`` (issue 7; filled in by the oversight work)."""
+"""``alignlab debate ...``: the sparse-pixel debate experiment (issue 7).
+
+Thin: build a ``DebateConfig``, call the library, print the numbers and where they went.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+_SEARCH = typer.Option("puct", help="puct | uct | minimax (minimax: k <= 3).")
+_FIRST = typer.Option("honest", help="Who reveals the first pixel: honest | liar.")
+
+
+def _config(config: Optional[Path], **overrides):
+    import yaml
+
+    from alignlab.oversight.debate import DebateConfig
+
+    base = yaml.safe_load(config.read_text()) if config else {}
+    base.pop("kind", None)  # a run record's config.yaml can be passed back in
+    judge_epochs = overrides.pop("judge_epochs")
+    if judge_epochs is not None:
+        base["judge"] = {**base.get("judge", {}), "epochs": judge_epochs}
+    return DebateConfig(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@app.command()
+def pixels(
+    k: Optional[int] = typer.Option(None, help="Pixels revealed per game [default 6]."),
+    images: Optional[int] = typer.Option(None, help="Test images debated [default 300]."),
+    rollouts: Optional[int] = typer.Option(None, help="MCTS rollouts per move [default 1000]."),
+    search: Optional[str] = typer.Option(None, help="puct | uct | minimax (k <= 3)."),
+    first: Optional[str] = typer.Option(None, help="Who moves first: honest | liar."),
+    precommit: Optional[bool] = typer.Option(None, "--precommit/--no-precommit",
+                                             help="Liar states its label up front [default yes]."),
+    seed: Optional[int] = typer.Option(None, help="Search and baseline seed [default 0]."),
+    judge_epochs: Optional[int] = typer.Option(None, help="Judge training epochs [default 1000]."),
+    config: Optional[Path] = typer.Option(None, help="YAML DebateConfig; flags override it."),
+    runs_dir: Optional[Path] = typer.Option(None, help="Where run records go [default ./runs]."),
+) -> None:
+    """Judge alone vs debate on 8x8 digits; prints both with 95% intervals."""
+    from alignlab.oversight.debate import record_debate
+
+    cfg = _config(config, k=k, images=images, rollouts=rollouts, search=search, first=first,
+                  precommit=precommit, seed=seed, judge_epochs=judge_epochs)
+    rec = record_debate(cfg, root=str(runs_dir) if runs_dir else None)
+    r = rec.result
+    typer.echo(f"k={cfg.k} images={r['n_images']} games={r['n_games']} search={cfg.search} "
+               f"rollouts={cfg.rollouts} first={cfg.first} precommit={cfg.precommit}")
+    typer.echo(f"judge alone (random pixels): {_fmt(r['judge_alone'])}")
+    typer.echo(f"debate (honest wins):        {_fmt(r['debate'])}")
+    typer.echo(f"gain (paired, bootstrap):    {_fmt(r['gain'])}")
+    t = r["timing"]
+    typer.echo(f"{t['judge_evals']:,} judge evaluations in {t['seconds_debate']:.1f}s "
+               f"({t['judge_evals_per_second']:,.0f}/s)")
+    typer.echo(f"run record: {rec.path}")
+
+
+@app.command()
+def sweep(
+    ks: str = typer.Option("2,3,4,6", help="Comma-separated k values."),
+    rollouts: str = typer.Option("100,1000", help="Comma-separated rollout budgets."),
+    images: int = typer.Option(300, help="Test images per run."),
+    first: str = _FIRST,
+    precommit: bool = typer.Option(True, "--precommit/--no-precommit"),
+    search: str = _SEARCH,
+    seed: int = typer.Option(0, help="Search and baseline seed."),
+    runs_dir: Optional[Path] = typer.Option(None, help="Where run records go [default ./runs]."),
+) -> None:
+    """One run record per (k, rollouts); finished runs are reused. Then render the
+    results with ``python scripts/debate_results.py``."""
+    from alignlab.oversight.debate import DebateConfig, run_sweep
+
+    base = DebateConfig(images=images, first=first, precommit=precommit, search=search, seed=seed)
+    recs = run_sweep([int(x) for x in ks.split(",")], [int(x) for x in rollouts.split(",")],
+                     base, root=str(runs_dir) if runs_dir else None)
+    for rec in recs:
+        r = rec.result
+        typer.echo(f"k={rec.config['k']} rollouts={rec.config['rollouts']}: judge alone "
+                   f"{_fmt(r['judge_alone'])}  debate {_fmt(r['debate'])}  -> {rec.path}")
+
+
+def _fmt(e: dict) -> str:
+    return f"{100 * e['value']:5.1f}% [{100 * e['lo']:.1f}, {100 * e['hi']:.1f}] (n={e['n']})"
