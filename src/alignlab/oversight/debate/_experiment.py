@@ -97,7 +97,12 @@ def run_debate(config: DebateConfig) -> dict[str, Any]:
 
     alone = _judge_alone(bound, images, labels, config)
     t1 = time.perf_counter()
-    games = _debate_all(bound, images, labels, config)
+    from threadpoolctl import threadpool_limits  # ships with scikit-learn
+
+    # The search's matmuls are small (batch_games x d_hidden); a multi-threaded BLAS only
+    # adds synchronisation, and on a shared 2-core machine it was 3x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        games = _debate_all(bound, images, labels, config)
     t_debate = time.perf_counter() - t1
 
     per_image_win = games["honest_wins"].reshape(len(labels), -1).all(1)  # any liar win loses

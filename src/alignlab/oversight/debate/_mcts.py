@@ -95,7 +95,7 @@ class MCTS:
             nxt = tree.child[node[ga], a]
             new = nxt < 0
             gn = ga[new]
-            ids = tree.base[gn] + tree.n_nodes[gn]
+            ids = tree.base[gn] + tree.n_nodes[gn]  # int32 table: G * n_max < 2**31
             tree.n_nodes[gn] += 1
             tree.child[node[gn], a[new]] = ids
             nxt[new] = ids
@@ -159,7 +159,7 @@ class _Tree:
         self.logw = batch.playout_logw
         n_max = rollouts + 1  # each simulation adds at most one node
         self.base = np.arange(self.G, dtype=np.int64) * n_max
-        self.child = np.full((self.G * n_max, N_PIXELS), -1, dtype=np.int64)
+        self.child = np.full((self.G * n_max, N_PIXELS), -1, dtype=np.int32)
         self.N = np.zeros(self.G * n_max)
         self.W = np.zeros(self.G * n_max)
         self.n_nodes = np.ones(self.G, dtype=np.int64)
