@@ -1,0 +1,54 @@
+"""``alignlab tasks list | show NAME``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from alignlab.cli._common import console, user_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+@user_errors
+def list_tasks() -> None:
+    """Show the built-in tasks."""
+    from alignlab.data import list_tasks as entries
+
+    table = Table(title="alignlab tasks")
+    for col in ("name", "package", "description"):
+        table.add_column(col)
+    for e in entries():
+        table.add_row(e.name, e.package, e.description)
+    console.print(table)
+    console.print("Your own: any .jsonl/.csv path with 'text' and 'label' columns "
+                  "(alignlab.data.task_from_file maps other columns).")
+
+
+@app.command("show")
+@user_errors
+def show_task(
+    name: str = typer.Argument(..., help="A built-in task name or a .jsonl/.csv path."),
+    n: int = typer.Option(3, help="Examples to print."),
+    seed: int = typer.Option(0, help="Seed of the split whose sizes are shown."),
+) -> None:
+    """Size, label balance, fingerprint, template, split sizes and a few rendered examples."""
+    import numpy as np
+
+    from alignlab.data import load_task
+
+    task = load_task(name)
+    console.print(f"[bold]{task.name}[/] — {task.description}")
+    console.print(f"kind: {task.kind}   n: {len(task)}   source: {task.source}   fingerprint: {task.fingerprint}")
+    if task.kind != "code":
+        console.print(f"positive rate: {np.mean(task.labels):.3f}")
+    groups = len(set(task._group_keys()))
+    if groups != len(task):
+        console.print(f"groups: {groups} (items of a group always share a split)")
+    splits = task.split(seed=seed)
+    console.print(f"split (seed {seed}): train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}")
+    console.print(f"template: {task.template.format!r}   choices: {task.template.choices}")
+    for i, text in enumerate(task.texts(range(min(n, len(task))))):
+        console.rule(f"example {i}  label={task.examples[i].label}")
+        console.print(text, highlight=False, markup=False)

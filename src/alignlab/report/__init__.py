@@ -1,0 +1,5 @@
+"""Reports and plots."""
+
+from alignlab.report._plots import plot_layer_sweeps
+
+__all__ = ["plot_layer_sweeps"]
