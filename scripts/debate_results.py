@@ -1,0 +1,116 @@
+"""Generate docs/results/debate.md and its figures from debate run records.
+
+    python scripts/debate_results.py            # render from runs/debate-* on disk
+    python scripts/debate_results.py --sweep    # first run every configuration below that
+                                                # is not on disk yet (tens of minutes on 2 cores)
+
+The document is rebuilt from the records alone; the prose below quotes numbers from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from alignlab.oversight.debate import DebateConfig, run_sweep
+from alignlab.oversight.debate._report import _main_series, load_debate_runs, write_results_doc
+
+ROOT = Path(__file__).resolve().parents[1]
+KS = [2, 3, 4, 6]
+
+# (ks, rollout budgets, config overrides): everything the document reports.
+SWEEP: list[tuple[list[int], list[int], dict]] = [
+    (KS, [100, 1000], {}),                                 # the main line, two budgets
+    (KS, [1000], {"precommit": False}),                    # liar picks its label at the end
+    (KS, [1000], {"first": "liar"}),                       # who moves first
+    ([2], [1000], {"search": "minimax"}),                  # exact play: how good is MCTS?
+    ([4, 6], [1000], {"search": "uct"}),                   # the other selection rule
+]
+
+
+def sweep(runs: Path, images: int) -> None:
+    for ks, budgets, overrides in SWEEP:
+        base = DebateConfig(images=images, **overrides)
+        for rec in run_sweep(ks, budgets, base, root=str(runs)):
+            c, r = rec.config, rec.result
+            print(f"{c['search']} precommit={c['precommit']} first={c['first']} k={c['k']} "
+                  f"R={c['rollouts']}: judge {r['judge_alone']['value']:.3f} "
+                  f"debate {r['debate']['value']:.3f}  ({rec.path.name})", flush=True)
+
+
+def _pct(e: dict) -> str:
+    return f"{100 * e['value']:.1f}% [{100 * e['lo']:.1f}, {100 * e['hi']:.1f}]"
+
+
+def notes(runs: Path) -> str:
+    """The prose: what the numbers say, quoted from the records."""
+    records = load_debate_runs(runs)
+    main = _main_series(records)
+    nopre = _main_series(records, precommit=False)
+    liar1 = _main_series(records, first="liar")
+    exact = _main_series(records, search="minimax")
+    out = ["## What the numbers say\n"]
+    for k in sorted(main):
+        r = main[k].result
+        line = (f"- **k = {k}** ({main[k].config['rollouts']} rollouts/move, {r['n_images']} images): "
+                f"judge alone {_pct(r['judge_alone'])}, debate {_pct(r['debate'])}")
+        if k in nopre:
+            line += f"; without pre-commit {_pct(nopre[k].result['debate'])}"
+        if k in liar1:
+            line += f"; liar moving first {_pct(liar1[k].result['debate'])}"
+        if k in exact:
+            line += f"; exact minimax play {_pct(exact[k].result['debate'])}"
+        out.append(line + ".")
+    out.append(NOTES)
+    return "\n".join(out) + "\n"
+
+
+NOTES = """
+## Differences from the paper, and what they mean
+
+- **Data.** 8x8 digits (1,797 images; 1,437 train / 360 test, stratified, split seed 0),
+  not 28x28 MNIST. We debate the first 300 test images. An 8x8 pixel is a 4x4 block of
+  the original 32x32 bitmap, so one revealed pixel carries far more of the digit than one
+  MNIST pixel; there are also only 64 pixels to choose from, not 784.
+- **Judge.** A 2-layer MLP (128-128) on (mask, mask x image), trained for 1,000 epochs of
+  fresh random masks with lit pixels 5x likelier than dark ones (the paper used a
+  convolutional judge and lit pixels only). Its accuracy on random masks happens to land
+  close to the paper's MNIST judge; that is a coincidence of sizes, not a matched design.
+- **Search.** PUCT with a uniform prior and random playouts to a full k-pixel leaf, a
+  fresh tree per move, 1,000 rollouts per move by default (the paper: 10,000). A 100-rollout
+  line shows how much the budget matters; exact minimax at k = 2 shows how close MCTS is
+  to optimal play there.
+- **Scoring.** As in the paper: with pre-commit, nine games per image (one per false
+  label), and the image counts for honesty only if the honest player wins all nine.
+  Ties in the judge's logits go to the liar. Without pre-commit the liar takes the
+  judge's best false label after the last pixel, so honesty wins only if the judge's
+  top label is the true one.
+- **Intervals.** Debate: Wilson 95% over images. Judge alone: 20 random masks per image,
+  bootstrap 95% over images. One seed per configuration (search seed 0, judge seed 0,
+  split seed 0): the intervals cover image sampling, not judge retraining or seeds.
+
+## Reproduce
+
+```
+python scripts/debate_results.py --sweep     # runs what is missing, then renders this page
+alignlab debate pixels --k 6 --images 300 --rollouts 1000   # one run, printed
+python bench/debate.py                        # the speed benchmark (bench/results/debate.json)
+```
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "debate.md")
+    ap.add_argument("--sweep", action="store_true", help="run missing configurations first")
+    ap.add_argument("--images", type=int, default=300)
+    args = ap.parse_args()
+    if args.sweep:
+        sweep(args.runs, args.images)
+    path = write_results_doc(args.runs, args.out, notes=notes(args.runs))
+    print(f"wrote {path} and its figures")
+
+
+if __name__ == "__main__":
+    main()
