@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from alignlab.oversight.debate import DebateConfig, run_sweep
+from alignlab.oversight.debate import DebateConfig, JudgeConfig, run_sweep
 from alignlab.oversight.debate._report import _main_series, load_debate_runs, write_results_doc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +25,7 @@ SWEEP: list[tuple[list[int], list[int], dict]] = [
     (KS, [1000], {"first": "liar"}),                       # who moves first
     ([2], [1000], {"search": "minimax"}),                  # exact play: how good is MCTS?
     ([4, 6], [1000], {"search": "uct"}),                   # the other selection rule
+    ([4, 6], [1000], {"seed": 1, "judge": JudgeConfig(seed=1)}),  # a second seed
 ]
 
 

@@ -9,7 +9,8 @@ with denominators and intervals. ``record_debate`` writes it as a run record
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +20,9 @@ from alignlab.oversight.debate._game import ADAPTIVE, DebateBatch, Transcript, p
 from alignlab.oversight.debate._judge import SparseJudge, sample_pixels
 from alignlab.oversight.debate._mcts import MCTS
 from alignlab.oversight.debate._minimax import Minimax
+
+if TYPE_CHECKING:
+    from alignlab.store import RunRecord
 
 
 class JudgeConfig(BaseModel):
@@ -134,7 +138,7 @@ def run_debate(config: DebateConfig) -> dict[str, Any]:
     }
 
 
-def record_debate(config: DebateConfig, root: str | None = None):
+def record_debate(config: DebateConfig, root: str | None = None) -> RunRecord:
     """Run the experiment and write it as a run record of kind "debate"; returns the record."""
     from alignlab.store import write_run
 
@@ -216,11 +220,10 @@ def _examples(transcripts: list[tuple[np.ndarray, Transcript]], margins, images,
 
 
 def run_sweep(ks: list[int], rollouts: list[int], base: DebateConfig,
-              root: str | None = None) -> list:
+              root: str | None = None) -> list[RunRecord]:
     """One run record per (k, rollouts); a run already on disk is read, not redone."""
-    from alignlab.store._runs import load_run, run_id
     from alignlab.paths import runs_dir
-    from pathlib import Path
+    from alignlab.store._runs import load_run, run_id
 
     records = []
     for k in ks:

@@ -14,6 +14,7 @@ and a sum over its k pixels instead of a (128 x d_hidden) matmul.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,7 +162,7 @@ class BoundJudge:
     """
 
     images: np.ndarray  # (n, 64)
-    _logits: object
+    _logits: Callable[[np.ndarray, np.ndarray], np.ndarray]
     n_calls: int = field(default=0)
     n_evals: int = field(default=0)
 

@@ -40,12 +40,13 @@ def _variant(c: dict) -> str:
 
 def _key(rec) -> tuple:
     c = rec.config
-    return (not c["precommit"], c["first"], c["search"], c["k"], c["rollouts"], c["seed"])
+    return (not c["precommit"], c["first"], c["search"], c["k"], c["rollouts"], c["seed"],
+            c["judge"]["seed"])
 
 
 def results_table(records: list) -> str:
     """Every run as one markdown row, with n and 95% intervals."""
-    head = ("| variant | k | rollouts/move | seed | images (games) | judge alone % | debate % "
+    head = ("| variant | k | rollouts/move | seed (search/judge) | images (games) | judge alone % | debate % "
             "(honest wins) | gain, points | honest wins per game % | judge evals | debate s |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
@@ -54,7 +55,8 @@ def results_table(records: list) -> str:
         rollouts = "exact" if c["search"] == "minimax" else c["rollouts"]
         g = r["gain"]
         rows.append(
-            f"| {_variant(c)} | {c['k']} | {rollouts} | {c['seed']} | {r['n_images']} ({r['n_games']}) "
+            f"| {_variant(c)} | {c['k']} | {rollouts} | {c['seed']}/{c['judge']['seed']} "
+            f"| {r['n_images']} ({r['n_games']}) "
             f"| {_pct(r['judge_alone'])} | {_pct(r['debate'])} "
             f"| {100 * g['value']:+.1f} [{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}] "
             f"| {_pct(r['debate_games'])} | {r['timing']['judge_evals']:,} "
@@ -81,10 +83,13 @@ def paper_table(records: list) -> str:
 def _main_series(records: list, **match: Any) -> dict[int, Any]:
     """k -> the record with the most rollouts among runs matching ``match`` (seed 0)."""
     want = {"search": "puct", "precommit": True, "first": "honest", "seed": 0, **match}
+    want.setdefault("judge_seed", 0)
     best: dict[int, Any] = {}
     for rec in records:
         c = rec.config
-        if all(c[key] == v for key, v in want.items() if key != "rollouts"):
+        if c["judge"]["seed"] != want["judge_seed"]:
+            continue
+        if all(c[key] == v for key, v in want.items() if key not in ("rollouts", "judge_seed")):
             if "rollouts" in want and c["rollouts"] != want["rollouts"]:
                 continue
             if c["k"] not in best or c["rollouts"] > best[c["k"]].config["rollouts"]:
