@@ -73,11 +73,16 @@ def render_game(example: dict[str, Any], path: str | Path, title: str = "") -> P
     moves = np.arange(1, len(pix) + 1)
     axes[2].plot(moves, beliefs[:, honest], "o-", color="tab:blue", label=f"P(honest claim {honest})")
     axes[2].plot(moves, beliefs[:, liar], "s-", color="tab:red", label=f"P(liar claim {liar})")
+    two_way = beliefs[:, honest] / (beliefs[:, honest] + beliefs[:, liar])
+    axes[2].plot(moves, two_way, "k--", lw=1, label="honest's share of the two (decides)")
+    axes[2].axhline(0.5, color="grey", lw=0.6, ls=":")
     axes[2].set_xticks(moves, [f"{t}\n{'H' if w == 'honest' else 'L'}" for t, w in zip(moves, movers)])
     axes[2].set_ylim(0, 1)
     axes[2].set_xlabel("move (H honest, L liar)", fontsize=9)
+    # Before the k-th pixel the judge sees fewer pixels than it was trained on: read the
+    # early points as indications, the last one as the verdict.
     axes[2].set_title("judge's belief after each move", fontsize=9)
-    axes[2].legend(fontsize=8)
+    axes[2].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
