@@ -31,17 +31,17 @@ class MCTS:
         variant: "puct" (uniform prior) or "uct".
         c_explore: exploration constant; values live in [0, 1].
         seed: seeds tie-breaking and playouts; a fixed seed gives a fixed game.
-        batched: score all games' leaves in one judge call (False: one call per leaf,
-            the baseline the benchmark compares against).
+
+    Leaves of all G games in the batch are scored in one judge call; a batch of one game
+    is the unbatched search (``bench/debate.py`` times both).
     """
 
     def __init__(self, rollouts: int = 1000, variant: Literal["puct", "uct"] = "puct",
-                 c_explore: float = 1.0, seed: int = 0, batched: bool = True):
+                 c_explore: float = 1.0, seed: int = 0):
         self.rollouts = rollouts
         self.variant = variant
         self.c_explore = c_explore
         self.seed = seed
-        self.batched = batched
         self._rng = np.random.default_rng(seed)
 
     def choose(self, batch: DebateBatch, revealed: np.ndarray) -> np.ndarray:
@@ -59,7 +59,7 @@ class MCTS:
             path, seq = self._descend(tree)
             seq = self._playout(tree, seq)
             leaves = np.concatenate([revealed, seq], axis=1)  # (G, k)
-            value = self._evaluate(batch, leaves)  # (G,)
+            value = batch.honest_value(leaves)  # (G,) one judge call for every game
             ok = path >= 0
             ids = path[ok]  # one node per (game, depth): no duplicates, plain += is safe
             tree.N[ids] += 1
@@ -72,12 +72,6 @@ class MCTS:
             q = 1.0 - q
         visits = np.where(tree.legal0, n + 1e-3 * np.nan_to_num(q, nan=0.0), -1.0)
         return visits, q
-
-    def _evaluate(self, batch: DebateBatch, leaves: np.ndarray) -> np.ndarray:
-        if self.batched:
-            return batch.honest_value(leaves)
-        return np.concatenate([batch.honest_value(leaves[g:g + 1], sel=np.array([g]))
-                               for g in range(len(leaves))])
 
     def _descend(self, tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
         """Selection and expansion: walk every tree from its root to a new (or terminal) node."""
