@@ -39,7 +39,9 @@ def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, level, "wilson")
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the edges, where
+    hi = 1.0 if successes == n else min(1.0, centre + half)  # rounding would miss 0 / 1
+    return Estimate(p, lo, hi, n, level, "wilson")
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> Estimate:

@@ -132,10 +132,9 @@ def extract(
         pooled = torch.stack([acts[i] for i in layer_ids], dim=1).cpu()  # (B, L, d)
         if not torch.isfinite(pooled).all():
             bad = [batch[r] for r in (~torch.isfinite(pooled)).flatten(1).any(1).nonzero().flatten().tolist()]
-            raise AlignlabError(
-                f"non-finite activations for texts {bad[:10]}; the model overflowed in "
-                f"{model.dtype} — retry with dtype='float32'"
-            )
+            advice = ("the weights or inputs hold NaN/inf; check the checkpoint" if model.dtype == torch.float32
+                      else f"{model.dtype} may have overflowed; retry with dtype='float32'")
+            raise AlignlabError(f"non-finite activations for texts {bad[:10]}: {advice}")
         out[torch.tensor(batch)] = pooled
         bar.update(sum(lengths[i] for i in batch))
     bar.close()

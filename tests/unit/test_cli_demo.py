@@ -1,0 +1,47 @@
+"""The CLI calls the same library functions the tests call; the demo runs end to end
+on a tiny model and a user task, writing a run record and a plot."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from alignlab.cli import app
+
+runner = CliRunner()
+
+
+def test_tasks_and_models_listing():
+    out = runner.invoke(app, ["tasks", "list"])
+    assert out.exit_code == 0 and "sarcasm" in out.output and "humaneval" in out.output
+    out = runner.invoke(app, ["models", "list"])
+    assert out.exit_code == 0 and "smollm2-135m" in out.output
+
+
+def test_user_errors_are_one_line_and_exit_2():
+    out = runner.invoke(app, ["models", "prepare", "nope"])
+    assert out.exit_code == 2 and "unknown model 'nope'" in out.output and "Traceback" not in out.output
+    out = runner.invoke(app, ["tasks", "show", "missing.jsonl"])
+    assert out.exit_code == 2 and "no such file" in out.output
+
+
+def test_demo_end_to_end_on_tiny_model(tmp_home):
+    data = tmp_home / "toy.jsonl"
+    rows = [{"text": ("good " if i % 2 else "bad ") * (1 + i % 3) + f"item {i}", "label": i % 2} for i in range(60)]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    args = ["demo", "--models", "tiny-llama,tiny-bert", "--task", str(data), "--n", "60"]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "majority" in out.output and "plot:" in out.output  # (rich wraps titles at 80 columns)
+    run_dirs = list((tmp_home / "runs").iterdir())
+    assert len(run_dirs) == 1
+    result = json.loads((run_dirs[0] / "result.json").read_text())
+    assert set(result["sweeps"]) == {"tiny-llama", "tiny-bert"}
+    assert result["sweeps"]["tiny-llama"]["n_test"] == 20
+    assert (run_dirs[0] / "probe_accuracy_by_layer.png").stat().st_size > 10_000
+    # The cache now holds both models' activations; a re-run hits it.
+    out = runner.invoke(app, ["cache", "ls"])
+    assert out.exit_code == 0 and "2 entries" in out.output
+    assert runner.invoke(app, args).exit_code == 0
+    assert "2 entries" in runner.invoke(app, ["cache", "ls"]).output

@@ -1,0 +1,64 @@
+"""Run records are atomic and self-describing; intervals behave at the edges."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from alignlab.stats import bootstrap_ci, mean_ci, wilson
+from alignlab.store import atomic_write_text, write_run
+from alignlab.store._runs import load_run
+
+
+def test_write_and_load_run(tmp_path):
+    rec = write_run("demo", {"a": 1, "t": (1, 2)}, {"acc": 0.5}, root=tmp_path)
+    assert rec.path.name.startswith("demo-")
+    env = json.loads((rec.path / "env.json").read_text())
+    assert {"git", "packages", "python"} <= set(env)
+    loaded = load_run(rec.path)
+    assert loaded.config == {"a": 1, "t": [1, 2]} and loaded.result == {"acc": 0.5}
+    assert write_run("demo", {"a": 1, "t": [1, 2]}, {}, root=tmp_path).path == rec.path
+    assert write_run("demo", {"a": 2}, {}, root=tmp_path).path != rec.path
+
+
+def test_unfinished_run_is_refused(tmp_path):
+    rec = write_run("demo", {"a": 1}, {"acc": 0.5}, root=tmp_path)
+    (rec.path / "result.json").unlink()
+    with pytest.raises(FileNotFoundError, match="did not finish"):
+        load_run(rec.path)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    import os
+
+    target = tmp_path / "f.txt"
+    atomic_write_text(target, "old")
+
+    def fail(*a):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_wilson_edges_and_known_value():
+    assert wilson(0, 10).lo == 0 and wilson(10, 10).hi == 1
+    est = wilson(81, 100)
+    assert est.lo == pytest.approx(0.7222, abs=1e-3) and est.hi == pytest.approx(0.8751, abs=1e-3)
+    with pytest.raises(ValueError):
+        wilson(0, 0)
+
+
+def test_mean_and_bootstrap_intervals():
+    e = mean_ci([1.0, 2.0, 3.0])
+    assert e.value == 2 and e.lo < 2 < e.hi and e.n == 3
+    assert mean_ci([0.7]).lo == 0.7
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    b = bootstrap_ci(lambda a: a.mean(), y)
+    assert b.lo < y.mean() < b.hi and b.hi - b.lo < 0.15
