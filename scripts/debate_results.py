@@ -26,12 +26,15 @@ SWEEP: list[tuple[list[int], list[int], dict]] = [
     ([2], [1000], {"search": "minimax"}),                  # exact play: how good is MCTS?
     ([4, 6], [1000], {"search": "uct"}),                   # the other selection rule
     ([4, 6], [1000], {"seed": 1, "judge": JudgeConfig(seed=1)}),  # a second seed
+    # The paper's budget, on fewer images; smaller batches keep the trees in memory
+    # (the tree table is batch_games x (rollouts + 1) x 64 int32).
+    ([6], [10000], {"images": 100, "batch_games": 90}),
 ]
 
 
 def sweep(runs: Path, images: int) -> None:
     for ks, budgets, overrides in SWEEP:
-        base = DebateConfig(images=images, **overrides)
+        base = DebateConfig(**{"images": images, "k": min(ks), **overrides})  # k swept below
         for rec in run_sweep(ks, budgets, base, root=str(runs)):
             c, r = rec.config, rec.result
             print(f"{c['search']} precommit={c['precommit']} first={c['first']} k={c['k']} "
@@ -44,29 +47,57 @@ def _pct(e: dict) -> str:
 
 
 def notes(runs: Path) -> str:
-    """The prose: what the numbers say, quoted from the records."""
+    """The prose: every variant per k, quoted from the records."""
     records = load_debate_runs(runs)
     main = _main_series(records)
-    nopre = _main_series(records, precommit=False)
-    liar1 = _main_series(records, first="liar")
-    exact = _main_series(records, search="minimax")
-    out = ["## What the numbers say\n"]
+    variants = [
+        ("100 rollouts", _main_series(records, rollouts=100)),
+        ("10,000 rollouts (the paper's budget), first 100 images only",
+         _main_series(records, rollouts=10000)),
+        ("liar moving first", _main_series(records, first="liar")),
+        ("without pre-commit", _main_series(records, precommit=False)),
+        ("UCT instead of PUCT", _main_series(records, search="uct")),
+        ("exact minimax play", _main_series(records, search="minimax")),
+        ("second seed (search 1, judge 1)", _main_series(records, seed=1, judge_seed=1)),
+    ]
+    out = ["## What the numbers say\n",
+           "Debate accuracy (honest wins against every liar), 95% CI, per k; the main line is "
+           "PUCT, pre-commit, honest first, 1,000 rollouts per move.\n"]
     for k in sorted(main):
         r = main[k].result
-        line = (f"- **k = {k}** ({main[k].config['rollouts']} rollouts/move, {r['n_images']} images): "
-                f"judge alone {_pct(r['judge_alone'])}, debate {_pct(r['debate'])}")
-        if k in nopre:
-            line += f"; without pre-commit {_pct(nopre[k].result['debate'])}"
-        if k in liar1:
-            line += f"; liar moving first {_pct(liar1[k].result['debate'])}"
-        if k in exact:
-            line += f"; exact minimax play {_pct(exact[k].result['debate'])}"
-        out.append(line + ".")
+        out.append(f"- **k = {k}**: judge alone {_pct(r['judge_alone'])}; debate {_pct(r['debate'])}")
+        for name, series in variants:
+            if k in series and series[k] is not main[k]:
+                extra = ""
+                if name.startswith("second seed"):
+                    extra = f" (its judge alone {_pct(series[k].result['judge_alone'])})"
+                out.append(f"  - {name}: {_pct(series[k].result['debate'])}{extra}")
     out.append(NOTES)
     return "\n".join(out) + "\n"
 
 
 NOTES = """
+## How the effect compares
+
+- **It reproduces, at about the paper's size.** With pre-commit and 1,000 rollouts per
+  move, debate lifts the judge by roughly 35-45 points at k = 4 and 6 and lands within
+  about 3 points of the paper's MNIST debate numbers (85.2% at k = 4, 88.9% at k = 6);
+  our judge-alone baselines are also within about 3 points of the paper's (48.2%, 59.4%).
+  The k = 2 and 3 rows have no counterpart in the paper.
+- **Search matters, and more search helps honesty.** At 100 rollouts per move the honest
+  side wins much less often (above); the liar searches with the same budget, so the
+  extra search favours the truth. At k = 2, 1,000-rollout PUCT is within a couple of
+  points of exact minimax play, so the k = 2 number is close to the game's true value
+  for this judge; UCT and PUCT agree within their intervals.
+- **Pre-commitment is essential.** A liar who picks its label after the last pixel pulls
+  debate down to within about 10 points of the judge alone at even k (below it at k = 2),
+  25-70 points under debate with pre-commit — the paper's warning, measured.
+- **Who moves first matters through parity only.** For odd k the first mover reveals
+  one pixel more than the other and that side dominates (k = 3: honest first vs liar
+  first above); for even k the first mover changes the result by less than the intervals.
+- **A second seed** (new judge and new search seeds) at k = 4 and 6 moves the numbers by
+  a few points at most, inside the intervals.
+
 ## Differences from the paper, and what they mean
 
 - **Data.** 8x8 digits (1,797 images; 1,437 train / 360 test, stratified, split seed 0),

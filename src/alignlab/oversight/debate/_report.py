@@ -81,7 +81,7 @@ def paper_table(records: list) -> str:
 
 
 def _main_series(records: list, **match: Any) -> dict[int, Any]:
-    """k -> the record with the most rollouts among runs matching ``match`` (seed 0)."""
+    """k -> the run with the most images (then rollouts) among those matching ``match``."""
     want = {"search": "puct", "precommit": True, "first": "honest", "seed": 0, **match}
     want.setdefault("judge_seed", 0)
     best: dict[int, Any] = {}
@@ -92,7 +92,9 @@ def _main_series(records: list, **match: Any) -> dict[int, Any]:
         if all(c[key] == v for key, v in want.items() if key not in ("rollouts", "judge_seed")):
             if "rollouts" in want and c["rollouts"] != want["rollouts"]:
                 continue
-            if c["k"] not in best or c["rollouts"] > best[c["k"]].config["rollouts"]:
+            size = (rec.result["n_images"], c["rollouts"])  # most images, then most search
+            if c["k"] not in best or size > (best[c["k"]].result["n_images"],
+                                             best[c["k"]].config["rollouts"]):
                 best[c["k"]] = rec
     return best
 
