@@ -139,3 +139,19 @@ def test_key_roundtrips_and_forbids_extras():
     assert _key().digest != _key(dtype="bfloat16").digest
     with pytest.raises(ValueError):
         ActivationKey(**{**key.model_dump(), "extra": 1})
+
+
+def test_interrupted_extraction_leaves_no_entry_and_next_run_recomputes(tmp_path, tiny_llama, task, monkeypatch):
+    store = ActivationStore(tmp_path)
+    real = extract_mod.capture
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt  # the user interrupts while the model is running
+
+    monkeypatch.setattr(extract_mod, "capture", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        task_activations(tiny_llama, task, layers=[0], store=store, progress=False)
+    assert store.ls() == [] and not any(tmp_path.iterdir())
+    monkeypatch.setattr(extract_mod, "capture", real)
+    acts = task_activations(tiny_llama, task, layers=[0], store=store, progress=False)
+    assert acts.shape == (len(task), 1, tiny_llama.d_model) and len(store.ls()) == 1
