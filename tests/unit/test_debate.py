@@ -6,9 +6,6 @@ searches use small budgets, except where a test needs a generous one to converge
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
@@ -185,15 +182,12 @@ def test_record_and_cli_write_a_run_record(tmp_path):
 
     rec = record_debate(_TINY, root=str(tmp_path))
     assert load_run(rec.path).result["debate"] == rec.result["debate"]
-    # Load the command module by path: the cli package imports sibling command groups.
-    spec = importlib.util.spec_from_file_location(
-        "debate_cli", Path(__file__).parents[2] / "src/alignlab/cli/debate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     from typer.testing import CliRunner
 
-    out = CliRunner().invoke(cli.app, ["pixels", "--k", "2", "--images", "6", "--rollouts", "20",
-                                       "--judge-epochs", "5", "--runs-dir", str(tmp_path)])
+    from alignlab.cli import app
+
+    out = CliRunner().invoke(app, ["debate", "pixels", "--k", "2", "--images", "6", "--rollouts",
+                                   "20", "--judge-epochs", "5", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "judge alone" in out.output and "debate (honest wins)" in out.output
     assert len(list(tmp_path.glob("debate-*/result.json"))) == 2
