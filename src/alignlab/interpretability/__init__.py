@@ -1,5 +1,15 @@
 """Stage 2 — interpretability: probes, sparse autoencoders, explained features."""
 
+from alignlab.interpretability._ccs import CCS, ccs_loss
+from alignlab.interpretability._crc import CRC
 from alignlab.interpretability._layer_sweep import LayerSweep, probe_layers
+from alignlab.interpretability._logistic import LogisticProbe
+from alignlab.interpretability._mass_mean import MassMeanProbe
+from alignlab.interpretability._normalize import PairNormalizer
+from alignlab.interpretability._truth_probe import TruthProbe, best_sign_accuracy, resolve_sign
+from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
 
-__all__ = ["LayerSweep", "probe_layers"]
+__all__ = [
+    "CCS", "CRC", "LayerSweep", "LogisticProbe", "MassMeanProbe", "PairNormalizer", "TruthProbe",
+    "ZeroShot", "best_sign_accuracy", "ccs_loss", "choice_logprobs", "probe_layers", "resolve_sign",
+]
