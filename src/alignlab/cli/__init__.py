@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from alignlab.cli import cache, debate, demo, models, tasks
+from alignlab.cli import cache, debate, demo, elicit, models, tasks
 
 app = typer.Typer(
     name="alignlab",
@@ -19,3 +19,4 @@ app.add_typer(tasks.app, name="tasks", help="Labelled tasks: list and inspect th
 app.add_typer(cache.app, name="cache", help="The activation cache: list and clear it.")
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
 app.command("demo")(demo.demo)
+app.command("elicit")(elicit.elicit)

@@ -1,0 +1,254 @@
+"""The eliciting-latent-knowledge experiment: what does a model believe is true?
+
+For one model and one task: build contrast pairs from the task's template, extract
+every layer's last-token activations for both sides (cached), and at each chosen layer
+fit every requested probe on the training split. The best layer of each method is
+picked on the validation split — never on test — and the test accuracy at that layer is
+what gets reported, with its Wilson interval and denominator. The zero-shot baseline
+reads the same prompts through the LM head. Optionally the probes trained here are
+tested on another task's test split (``transfer``), and the prompts can carry a
+misleading few-shot prefix (``prefix="misleading"``).
+
+Unsupervised probes (CCS, CRC) are reported two ways, both named in the record:
+``test`` — sign chosen with ``sign_labels`` labelled training rows (the labels never
+enter the loss) — and ``test_best_sign`` = max(acc, 1 − acc) on test, the label-free
+number of Burns et al., which is an upper bound because it peeks at the test sign.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
+UNSUPERVISED = ("ccs", "crc")
+
+
+class ElicitConfig(BaseModel):
+    """One elicitation run; every field has a default that runs offline on a laptop."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "gemma3-270m"
+    """Registered model name, local folder or Hugging Face id."""
+    task: str = "capitals"
+    """A built-in task with template choices, or a .jsonl/.csv path."""
+    methods: tuple[Method, ...] = ("logistic", "mass_mean", "ccs", "crc", "zeroshot")
+    """Which probes (and the zero-shot baseline) to run."""
+    layers: tuple[int, ...] | None = None
+    """Blocks to probe (0-based; negative from the end); None = every ``layer_stride``-th."""
+    layer_stride: int = Field(1, ge=1)
+    """With ``layers=None``: probe blocks 0, s, 2s, … and always the last one."""
+    n_items: int = Field(600, ge=10)
+    """Items (contrast pairs) drawn from the task, whole groups kept together (seeded)."""
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    """Train / validation / test shares of the items, split by group."""
+    seed: int = 0
+    """Draws the items, the split, the sign labels, CCS's initialisations, the prefix."""
+    sign_labels: int = Field(8, ge=0)
+    """Labelled training items used only to orient CCS and CRC (0 = none; sign as found)."""
+    C: float = Field(0.1, gt=0)
+    """Inverse L2 strength of the logistic probe."""
+    ccs_restarts: int = Field(10, ge=1)
+    """Random restarts of CCS (vectorised); the lowest loss is kept."""
+    ccs_epochs: int = Field(1000, ge=1)
+    """Full-batch AdamW steps of CCS."""
+    ccs_lr: float = Field(1e-2, gt=0)
+    """AdamW learning rate of CCS."""
+    scale: Literal["norm", "std", "none"] = "norm"
+    """Per-side normalisation of contrast activations (fitted on train only)."""
+    prefix: Literal["none", "misleading"] = "none"
+    """``misleading`` prepends ``prefix_shots`` training examples answered wrongly."""
+    prefix_shots: int = Field(4, ge=1)
+    """Number of wrongly answered examples in the misleading prefix."""
+    transfer: str | None = None
+    """Also test the probes (trained on ``task``) on this task's test split."""
+    pooling: Literal["last", "mean"] = "last"
+    """Token pooling; ``last`` is the completion token, where the pair differs."""
+    dtype: Literal["bfloat16", "float32", "float16"] = "bfloat16"
+    """Inference dtype."""
+    max_length: int = Field(512, ge=8)
+    """Tokens kept per text."""
+
+
+@dataclass(frozen=True)
+class ElicitResult:
+    config: ElicitConfig
+    result: dict
+    run_dir: Path
+    plot: Path
+
+
+def _make_probe(method: str, config: ElicitConfig):
+    from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe
+
+    if method == "logistic":
+        return LogisticProbe(C=config.C, scale=config.scale)
+    if method == "mass_mean":
+        return MassMeanProbe(scale=config.scale)
+    if method == "ccs":
+        return CCS(n_restarts=config.ccs_restarts, n_epochs=config.ccs_epochs, lr=config.ccs_lr,
+                   scale=config.scale, random_state=config.seed)
+    if method == "crc":
+        return CRC(scale=config.scale)
+    raise ValueError(method)
+
+
+def _probe_layers(config: ElicitConfig, n_layers: int) -> list[int]:
+    if config.layers is not None:
+        from alignlab.models import resolve_layers
+
+        return list(resolve_layers(config.layers, n_layers))
+    chosen = list(range(0, n_layers, config.layer_stride))
+    return chosen if chosen[-1] == n_layers - 1 else [*chosen, n_layers - 1]
+
+
+def _pairs(lm, task, config: ElicitConfig) -> np.ndarray:
+    """(n, 2, n_layers, d) float32 contrast activations of every block (cached: asking
+    for all blocks keeps one cache entry whatever subset a run probes)."""
+    from alignlab.activations import task_activations
+    from alignlab.data import contrast_tasks
+
+    sides = [task_activations(lm, side, range(lm.n_layers), config.pooling, max_length=config.max_length,
+                              progress=False).float().numpy() for side in contrast_tasks(task)]
+    return np.stack(sides, axis=1)
+
+
+def _acc(y_true, y_pred) -> dict:
+    from alignlab.stats import wilson
+
+    return wilson(int(np.sum(np.asarray(y_true) == np.asarray(y_pred))), len(y_true)).as_dict()
+
+
+def _sign_mask(y: np.ndarray, train: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Training labels with all but ``k`` seeded rows hidden (-1)."""
+    masked = np.full(len(train), -1, dtype=np.int64)
+    if k:
+        keep = np.random.default_rng(seed).choice(len(train), size=min(k, len(train)), replace=False)
+        masked[keep] = y[train][keep]
+    return masked
+
+
+def _sweep(method, acts, y, split, layers, config):
+    """Fit ``method`` at every layer on train; val and test accuracy per layer."""
+    from alignlab.interpretability import best_sign_accuracy
+
+    out = {"layers": layers, "val": [], "test": [], "test_best_sign": [], "failures": []}
+    y_fit = _sign_mask(y, split.train, config.sign_labels, config.seed) if method in UNSUPERVISED \
+        else y[split.train]
+    fitted, start = {}, time.perf_counter()
+    for layer in layers:
+        X = acts[:, :, layer]  # (n, 2, d)
+        try:
+            probe = _make_probe(method, config).fit(X[split.train], y_fit)
+        except (ValueError, np.linalg.LinAlgError) as err:  # counted, never dropped
+            out["failures"].append({"layer": layer, "error": str(err)})
+            for key in ("val", "test", "test_best_sign"):
+                out[key].append(None)
+            continue
+        fitted[layer] = probe
+        pred_val, pred_test = probe.predict(X[split.val]), probe.predict(X[split.test])
+        out["val"].append(_acc(y[split.val], pred_val))
+        out["test"].append(_acc(y[split.test], pred_test))
+        out["test_best_sign"].append(best_sign_accuracy(y[split.test], pred_test))
+    out["fit_seconds"] = time.perf_counter() - start
+    scored = [(v["value"], -i) for i, v in enumerate(out["val"]) if v is not None]
+    if not scored:
+        out["best_layer"] = None
+        return out, None
+    i = -max(scored)[1]  # highest validation accuracy; ties go to the shallower layer
+    out["best_layer"] = layers[i]
+    out["best"] = {"layer": layers[i], "val": out["val"][i], "test": out["test"][i],
+                   "test_best_sign": out["test_best_sign"][i]}
+    return out, (layers[i], fitted[layers[i]])
+
+
+def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | None = None) -> ElicitResult:
+    """Run every method of ``config`` on one model and task; write a run record with the
+    accuracy-by-layer plot inside it. Returns the result dict and where it went."""
+    from alignlab.data import load_task, misleading_prefix
+    from alignlab.errors import AlignlabError
+    from alignlab.interpretability._elicit_plot import plot_elicit
+    from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
+    from alignlab.models import load_model
+    from alignlab.paths import runs_dir
+    from alignlab.store import write_run
+    from alignlab.store._runs import run_id
+
+    if not config.methods:
+        raise AlignlabError("no methods given; pick from logistic, mass_mean, ccs, crc, zeroshot")
+    task = load_task(config.task).subset(config.n_items, seed=config.seed)
+    split = task.split(seed=config.seed, fractions=config.fractions)
+    if config.prefix == "misleading":
+        task = misleading_prefix(task, split.train, k=config.prefix_shots, seed=config.seed)
+    lm = load_model(config.model, dtype=config.dtype)
+    y = task.labels
+    layers = _probe_layers(config, lm.n_layers)
+    probes = [m for m in config.methods if m != "zeroshot"]
+    acts = _pairs(lm, task, config) if probes else None
+    result: dict = {
+        "model": lm.name, "model_digest": lm.digest, "n_layers": lm.n_layers, "task": task.name,
+        "task_fingerprint": task.fingerprint, "template": task.template.format,
+        "choices": list(task.template.choices), "n_items": len(task),
+        "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+        "positive_rate_test": float(y[split.test].mean()), "sign_labels": config.sign_labels,
+        "methods": {},
+    }
+    best = {}
+    for method in probes:
+        result["methods"][method], best[method] = _sweep(method, acts, y, split, layers, config)
+    zs = None
+    if "zeroshot" in config.methods:
+        if lm.arch != "causal":
+            result["methods"]["zeroshot"] = {"skipped": f"{lm.name} is an encoder: no LM head"}
+        else:
+            lp = choice_logprobs(lm, task, max_length=config.max_length)  # (n, 2)
+            zs = ZeroShot().fit(lp[split.train])
+            result["methods"]["zeroshot"] = {
+                "val": _acc(y[split.val], zs.predict(lp[split.val])),
+                "test": _acc(y[split.test], zs.predict(lp[split.test])),
+                "test_calibrated": _acc(y[split.test], ZeroShot(calibrate=True).fit(lp[split.train])
+                                        .predict(lp[split.test])),
+            }
+            result["methods"]["zeroshot"]["best"] = {"test": result["methods"]["zeroshot"]["test"]}
+    if config.transfer:
+        result["transfer"] = _transfer(lm, config, best, zs is not None)
+    digest = {"model_digest": lm.digest, "task_fingerprint": task.fingerprint}
+    del lm, acts
+    cfg = config.model_dump(mode="json")
+    run_dir = Path(runs_root or runs_dir()) / run_id("elicit", cfg)
+    plot = plot_elicit(result, run_dir / "accuracy_by_layer.png")
+    record = write_run("elicit", cfg, result, root=runs_root, env_extra=digest)
+    return ElicitResult(config, result, record.path, plot)
+
+
+def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict:
+    """Probes fitted on the source task at their validation-chosen layer, applied
+    unchanged (normaliser included) to the target task's test split."""
+    from alignlab.data import load_task
+    from alignlab.interpretability import best_sign_accuracy
+    from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
+
+    target = load_task(config.transfer).subset(config.n_items, seed=config.seed)
+    split = target.split(seed=config.seed, fractions=config.fractions)
+    y = target.labels
+    acts = _pairs(lm, target, config) if any(b is not None for b in best.values()) else None
+    out = {"task": target.name, "task_fingerprint": target.fingerprint, "n_test": len(split.test),
+           "methods": {}}
+    for method, chosen in best.items():
+        if chosen is None:
+            out["methods"][method] = {"skipped": "no layer could be fitted on the source task"}
+            continue
+        layer, probe = chosen
+        pred = probe.predict(acts[split.test, :, layer])
+        out["methods"][method] = {"layer": layer, "test": _acc(y[split.test], pred),
+                                  "test_best_sign": best_sign_accuracy(y[split.test], pred)}
+    if with_zeroshot:
+        lp = choice_logprobs(lm, target, split.test, max_length=config.max_length)
+        out["methods"]["zeroshot"] = {"test": _acc(y[split.test], ZeroShot().fit(lp).predict(lp))}
+    return out
