@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from alignlab.oversight.debate import DebateConfig, JudgeConfig, run_sweep
+from alignlab.stats import wilson
 from alignlab.oversight.debate._report import _main_series, load_debate_runs, write_results_doc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,10 @@ def notes(runs: Path) -> str:
                 extra = ""
                 if name.startswith("second seed"):
                     extra = f" (its judge alone {_pct(series[k].result['judge_alone'])})"
+                if name.startswith("10,000"):  # same split, so its images are main's first n
+                    n = series[k].result["n_images"]
+                    same = wilson(sum(r["per_image"]["honest_wins"][:n]), n).as_dict()
+                    extra = f" (1,000 rollouts on the same {n} images: {_pct(same)})"
                 out.append(f"  - {name}: {_pct(series[k].result['debate'])}{extra}")
     out.append(NOTES)
     return "\n".join(out) + "\n"
@@ -86,7 +91,9 @@ NOTES = """
   The k = 2 and 3 rows have no counterpart in the paper.
 - **Search matters, and more search helps honesty.** At 100 rollouts per move the honest
   side wins much less often (above); the liar searches with the same budget, so the
-  extra search favours the truth. At k = 2, 1,000-rollout PUCT is within a couple of
+  extra search favours the truth. Going from 1,000 to the paper's 10,000 rollouts (k = 6,
+  the same 100 images) moved it by one point, well inside intervals of about +-6 points:
+  no measurable gain from 10x more search there. At k = 2, 1,000-rollout PUCT is within a couple of
   points of exact minimax play, so the k = 2 number is close to the game's true value
   for this judge; UCT and PUCT agree within their intervals.
 - **Pre-commitment is essential.** A liar who picks its label after the last pixel pulls
@@ -95,8 +102,9 @@ NOTES = """
 - **Who moves first matters through parity only.** For odd k the first mover reveals
   one pixel more than the other and that side dominates (k = 3: honest first vs liar
   first above); for even k the first mover changes the result by less than the intervals.
-- **A second seed** (new judge and new search seeds) at k = 4 and 6 moves the numbers by
-  a few points at most, inside the intervals.
+- **A second seed** (new judge and new search seeds) at k = 4 and 6 moved debate accuracy
+  by under a point, far inside the intervals; seed-to-seed spread is not what limits these
+  numbers, the 300 images are.
 
 ## Differences from the paper, and what they mean
 
