@@ -27,7 +27,9 @@ class DemoConfig(BaseModel):
     n_examples: int = Field(1500, gt=10)
     """Examples drawn from the task (seeded); the rest are unused."""
     train_fraction: float = Field(2 / 3, gt=0, lt=1)
-    """Share of the drawn examples used to fit each probe; the rest is held out."""
+    """Share of the drawn examples used to fit each probe."""
+    val_fraction: float = Field(1 / 6, gt=0, lt=1)
+    """Share that chooses the best layer; the rest is the test split."""
     pooling: str = Field("mean", pattern="^(mean|last)$")
     """How token activations become one vector per text."""
     C: float = Field(0.1, gt=0)
@@ -61,13 +63,16 @@ def run_demo(config: DemoConfig = DemoConfig(), runs_root: str | Path | None = N
     from alignlab.store._runs import run_id
 
     task = load_task(config.task).subset(config.n_examples, seed=config.seed)
-    split = task.split(seed=config.seed, fractions=(config.train_fraction, 0.0, 1 - config.train_fraction))
+    test_fraction = 1 - config.train_fraction - config.val_fraction
+    if test_fraction <= 0:
+        raise ValueError("train_fraction + val_fraction must leave a test split")
+    split = task.split(seed=config.seed, fractions=(config.train_fraction, config.val_fraction, test_fraction))
     sweeps, digests = {}, {}
     for name in config.models:
         lm = load_model(name, dtype=config.dtype)
         acts = task_activations(lm, task, layers=range(lm.n_layers), pooling=config.pooling)
         sweep = probe_layers(acts.float().numpy(), task.labels, split.train, split.test, C=config.C,
-                             seed=config.seed)
+                             seed=config.seed, val=split.val)
         sweeps[name], digests[name] = sweep, lm.digest
         del lm, acts  # free the model before loading the next
     result = {

@@ -33,12 +33,13 @@ def test_demo_end_to_end_on_tiny_model(tmp_home):
     args = ["demo", "--models", "tiny-llama,tiny-bert", "--task", str(data), "--n", "60"]
     out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
-    assert "majority" in out.output and "plot:" in out.output  # (rich wraps titles at 80 columns)
+    assert "majority" in out.output and "plot:" in out.output and "best layer by validation" in out.output  # (rich wraps titles at 80 columns)
     run_dirs = list((tmp_home / "runs").iterdir())
     assert len(run_dirs) == 1
     result = json.loads((run_dirs[0] / "result.json").read_text())
     assert set(result["sweeps"]) == {"tiny-llama", "tiny-bert"}
-    assert result["sweeps"]["tiny-llama"]["n_test"] == 20
+    sweep = result["sweeps"]["tiny-llama"]
+    assert sweep["n_test"] == 10 and sweep["n_train"] == 40 and sweep["best_layer_selected_on"] == "val"
     assert (run_dirs[0] / "probe_accuracy_by_layer.png").stat().st_size > 10_000
     # The cache now holds both models' activations; a re-run hits it.
     out = runner.invoke(app, ["cache", "ls"])

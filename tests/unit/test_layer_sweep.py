@@ -23,11 +23,12 @@ def _data(n=400, d=16, seed=0):
 def test_signal_layer_beats_noise_layer():
     acts, y = _data()
     train, test = np.arange(300), np.arange(300, 400)
-    sweep = probe_layers(acts, y, train, test)
-    assert sweep.best_layer == 1
+    assert probe_layers(acts, y, train, test).best_layer is None  # no val split: no honest choice
+    sweep = probe_layers(acts, y, train[:250], test, val=train[250:])
+    assert sweep.best_layer == 1 and sweep.best_test_accuracy is sweep.accuracy[1]
     assert sweep.accuracy[1].value > 0.95
     assert sweep.accuracy[0].lo < 0.65  # chance-level layer
-    assert sweep.accuracy[1].n == 100 and sweep.n_train == 300
+    assert sweep.accuracy[1].n == 100 and sweep.val_accuracy[1].n == 50 and sweep.n_train == 250
 
 
 def test_matches_sklearn_pipeline():
@@ -42,5 +43,7 @@ def test_rejects_overlap_and_single_class():
     acts, y = _data()
     with pytest.raises(ValueError, match="overlap"):
         probe_layers(acts, y, np.arange(10), np.arange(5, 20))
+    with pytest.raises(ValueError, match="overlap"):
+        probe_layers(acts, y, np.arange(10), np.arange(10, 20), val=np.arange(15, 25))
     with pytest.raises(ValueError, match="single class"):
         probe_layers(acts, np.zeros_like(y), np.arange(10), np.arange(10, 20))

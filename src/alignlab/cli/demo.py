@@ -23,16 +23,19 @@ def demo(
                         task=task, n_examples=n, pooling=pooling, seed=seed)
     result = run_demo(config)
     for name, sweep in result.sweeps.items():
-        table = Table(title=f"{name} on {task}: held-out probe accuracy per layer "
-                            f"(n_train={sweep.n_train}, n_test={sweep.n_test}, 95% Wilson CI)")
-        for col in ("layer", "accuracy", "95% CI", "n"):
+        table = Table(title=f"{name} on {task}: probe accuracy per layer "
+                            f"(n_train={sweep.n_train}, 95% Wilson CI)")
+        for col in ("layer", "val acc", "test acc", "test 95% CI", "n_test"):
             table.add_column(col, justify="right")
         best = sweep.best_layer
-        for layer, acc in zip(sweep.layers, sweep.accuracy):
+        for layer, val, acc in zip(sweep.layers, sweep.val_accuracy, sweep.accuracy):
             style = "bold green" if layer == best else None
-            table.add_row(str(layer), f"{acc.value:.3f}", f"[{acc.lo:.3f}, {acc.hi:.3f}]", str(acc.n), style=style)
-        table.add_row("majority", f"{sweep.majority.value:.3f}",
+            table.add_row(str(layer), f"{val.value:.3f}", f"{acc.value:.3f}", f"[{acc.lo:.3f}, {acc.hi:.3f}]",
+                          str(acc.n), style=style)
+        table.add_row("majority", "", f"{sweep.majority.value:.3f}",
                       f"[{sweep.majority.lo:.3f}, {sweep.majority.hi:.3f}]", str(sweep.majority.n), style="dim")
         console.print(table)
+        console.print(f"{name}: best layer by validation accuracy: {best}; its test accuracy "
+                      f"{sweep.best_test_accuracy} vs majority class {sweep.majority.value:.3f}")
     console.print(f"plot: {result.plot}")
     console.print(f"run record: {result.run_dir}")

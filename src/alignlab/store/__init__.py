@@ -3,7 +3,7 @@
 from alignlab.store._activations import ActivationKey, ActivationStore, CacheEntry
 from alignlab.store._atomic import atomic_dir, atomic_write_bytes, atomic_write_text, sha256_file
 from alignlab.store._hashing import stable_hash
-from alignlab.store._runs import RunRecord, write_run
+from alignlab.store._runs import RunRecord, load_run, run_id, write_run
 
 __all__ = [
     "ActivationKey",
@@ -13,6 +13,8 @@ __all__ = [
     "atomic_dir",
     "atomic_write_bytes",
     "atomic_write_text",
+    "load_run",
+    "run_id",
     "sha256_file",
     "stable_hash",
     "write_run",
