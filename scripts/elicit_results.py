@@ -1,0 +1,254 @@
+"""Generate docs/results/elicit.md and its figures from elicit run records.
+
+    python scripts/elicit_results.py --run      # first run every configuration below that
+                                                # has no finished record yet (tens of minutes)
+    python scripts/elicit_results.py            # render from runs/elicit-* on disk only
+
+Every number in the document is read from ``runs/elicit-*/result.json``; a
+configuration whose record is missing is listed as missing, never filled in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from alignlab.interpretability._elicit import ElicitConfig, run_elicit
+from alignlab.store._runs import load_run, run_id
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "results"
+MODELS = ["gemma3-270m", "smollm2-135m", "minilm-l6"]
+TASKS = ["capitals", "fever", "strategyqa", "sarcasm", "truthfulqa"]
+# each main run also tests its probes on one other task (the transfer table)
+TRANSFER = {"capitals": "fever", "fever": "capitals", "strategyqa": "fever", "sarcasm": "capitals",
+            "truthfulqa": "capitals"}
+PREFIX_MODELS, PREFIX_TASKS = ["gemma3-270m", "smollm2-135m"], ["capitals", "fever"]
+METHODS = ["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
+# Budget on a shared 2-core CPU: 400 items per task, every 2nd block (and the last).
+BASE = dict(n_items=400, layer_stride=2, seed=0)
+
+
+def configs() -> list[tuple[str, ElicitConfig]]:
+    out = []
+    for model in MODELS:
+        for task in TASKS:
+            out.append(("main", ElicitConfig(model=model, task=task, transfer=TRANSFER[task], **BASE)))
+    for model in PREFIX_MODELS:
+        for task in PREFIX_TASKS:
+            out.append(("prefix", ElicitConfig(model=model, task=task, prefix="misleading", **BASE)))
+    return out
+
+
+def record_of(config: ElicitConfig, runs: Path):
+    try:
+        return load_run(runs / run_id("elicit", config.model_dump(mode="json")))
+    except FileNotFoundError:
+        return None
+
+
+def _pct(e: dict | None) -> str:
+    return "—" if not e else f"{100 * e['value']:.1f} [{100 * e['lo']:.0f}, {100 * e['hi']:.0f}]"
+
+
+def _best(res: dict, method: str) -> dict | None:
+    rec = res["methods"].get(method, {})
+    return (rec.get("best") or {}).get("test")
+
+
+def main_table(rows) -> list[str]:
+    lines = ["| model | task | n test | logistic | mass-mean | CCS (8-label sign) | CCS max(acc,1−acc) "
+             "| CRC (8-label sign) | CRC max(acc,1−acc) | zero-shot |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for config, rec in rows:
+        if rec is None:
+            lines.append(f"| {config.model} | {config.task} | missing: not run in the time budget |||||||| |")
+            continue
+        r = rec.result
+        cells = []
+        for m in ("logistic", "mass_mean", "ccs"):
+            e = _best(r, m)
+            cells.append(f"{_pct(e)} @L{r['methods'][m]['best_layer']}" if e else "—")
+            if m == "ccs":
+                cells.append(f"{100 * r['methods'][m]['best']['test_best_sign']:.1f}" if e else "—")
+        e = _best(r, "crc")
+        cells += [f"{_pct(e)} @L{r['methods']['crc']['best_layer']}" if e else "—",
+                  f"{100 * r['methods']['crc']['best']['test_best_sign']:.1f}" if e else "—"]
+        zs = r["methods"].get("zeroshot", {})
+        cells.append(_pct(zs.get("test")) if "test" in zs else "n/a (encoder)")
+        lines.append(f"| {config.model} | {config.task} | {r['n_test']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def ccs_vs_zeroshot(rows) -> tuple[list[str], str]:
+    diffs = []
+    for config, rec in rows:
+        if rec is None or "test" not in rec.result["methods"].get("zeroshot", {}):
+            continue
+        r = rec.result
+        diffs.append((config.model, config.task, r["methods"]["ccs"]["best"]["test"]["value"],
+                      r["methods"]["ccs"]["best"]["test_best_sign"], r["methods"]["zeroshot"]["test"]["value"],
+                      r["methods"]["zeroshot"]["test_calibrated"]["value"]))
+    if not diffs:
+        return [], "no run had both CCS and zero-shot"
+    import numpy as np
+
+    from alignlab.stats import mean_ci
+
+    d_sign = mean_ci([c - z for _, _, c, _, z, _ in diffs])
+    d_best = mean_ci([b - z for _, _, _, b, z, _ in diffs])
+    wins = sum(c > z for _, _, c, _, z, _ in diffs)
+    lines = ["| model | task | CCS (8-label sign) | CCS max(acc,1−acc) | zero-shot | zero-shot calibrated |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {m} | {t} | {100 * c:.1f} | {100 * b:.1f} | {100 * z:.1f} | {100 * zc:.1f} |"
+              for m, t, c, b, z, zc in diffs]
+    summary = (f"Over {len(diffs)} model × task runs with a zero-shot answer, CCS (sign from 8 labels) minus "
+               f"zero-shot = {100 * d_sign.value:+.1f} points (95% t-interval across runs "
+               f"[{100 * d_sign.lo:+.1f}, {100 * d_sign.hi:+.1f}]); CCS wins {wins}/{len(diffs)}. With the "
+               f"label-free max(acc, 1−acc) (an upper bound: it takes the better sign on test): "
+               f"{100 * d_best.value:+.1f} [{100 * d_best.lo:+.1f}, {100 * d_best.hi:+.1f}]. "
+               f"Mean zero-shot accuracy {100 * np.mean([z for *_, z, _ in diffs]):.1f}%.")
+    return lines, summary
+
+
+def prefix_table(runs: Path) -> list[str]:
+    lines = ["| model | task | method | plain prompt | misleading prefix | change (points) |",
+             "|---|---|---|---|---|---|"]
+    for model in PREFIX_MODELS:
+        for task in PREFIX_TASKS:
+            plain = record_of(ElicitConfig(model=model, task=task, transfer=TRANSFER[task], **BASE), runs)
+            misled = record_of(ElicitConfig(model=model, task=task, prefix="misleading", **BASE), runs)
+            if plain is None or misled is None:
+                lines.append(f"| {model} | {task} | missing: not run in the time budget | | | |")
+                continue
+            for m in ("zeroshot", "ccs", "crc", "logistic"):
+                a, b = _best(plain.result, m), _best(misled.result, m)
+                if a and b:
+                    lines.append(f"| {model} | {task} | {m} | {_pct(a)} | {_pct(b)} | "
+                                 f"{100 * (b['value'] - a['value']):+.1f} |")
+    return lines
+
+
+def transfer_table(rows) -> list[str]:
+    lines = ["| model | train → test | n test | logistic | mass-mean | CCS (8-label sign) | CRC (8-label sign) "
+             "| in-domain logistic on the test task | zero-shot on the test task |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    by = {(c.model, c.task): rec for c, rec in rows}
+    for config, rec in rows:
+        if rec is None or "transfer" not in rec.result:
+            continue
+        tr = rec.result["transfer"]
+        cells = [_pct(tr["methods"].get(m, {}).get("test")) for m in ("logistic", "mass_mean", "ccs", "crc")]
+        home = by.get((config.model, config.transfer))
+        cells.append(_pct(_best(home.result, "logistic")) if home else "—")
+        cells.append(_pct(tr["methods"].get("zeroshot", {}).get("test")) if "zeroshot" in tr["methods"]
+                     else "n/a")
+        lines.append(f"| {config.model} | {config.task} → {config.transfer} | {tr['n_test']} | " + " | ".join(cells)
+                     + " |")
+    return lines
+
+
+def render(runs: Path) -> Path:
+    rows = [(c, record_of(c, runs)) for kind, c in configs() if kind == "main"]
+    done = [r for _, r in rows if r is not None]
+    for _, rec in rows:
+        if rec is not None and (rec.path / "accuracy_by_layer.png").exists():
+            c = rec.config
+            shutil.copy(rec.path / "accuracy_by_layer.png", DOCS / f"elicit_{c['model']}_{c['task']}.png")
+    zs_lines, zs_summary = ccs_vs_zeroshot(rows)
+    failures = sum(len(m.get("failures", [])) for r in done for m in r.result["methods"].values())
+    missing = [f"{c.model}/{c.task}" for c, r in rows if r is None]
+    text = [
+        "# Eliciting latent knowledge: supervised and unsupervised truth probes",
+        "",
+        "*Generated by `scripts/elicit_results.py` from `runs/elicit-*` records; do not edit by hand.*",
+        "",
+        "## Setup",
+        "",
+        f"- Models: {', '.join(MODELS)} (minilm-l6 is an encoder: no LM head, so no zero-shot). "
+        f"Tasks: {', '.join(TASKS)}. {len(done)}/{len(rows)} model × task runs finished"
+        + (f"; missing: {', '.join(missing)}." if missing else "."),
+        "- Contrast pairs are built by each task's own template: the rendered prompt followed by each of "
+        "the template's two completions (capitals: `The capital of X is Y.` + ` False`/` True`; fever and "
+        "politifact: the claim + ` false`/` true`; the others: a question + ` No`/` Yes`). Activations: the last "
+        "token (the completion), every 2nd block and the last, bf16 inference.",
+        f"- {BASE['n_items']} items per task (seed 0, whole groups kept together), split 60/20/20 by group "
+        "(train/validation/test). Each side of a pair is centred and scaled with statistics from the "
+        "training rows only, applied unchanged to validation, test and transfer rows.",
+        "- Methods: logistic regression (C=0.1) and mass-mean (difference of class means) on the pair "
+        "difference x̃⁺−x̃⁻ — supervised; CCS (10 restarts, 1000 AdamW steps, lr 1e-2, lowest loss kept) "
+        "and CRC (top principal direction of x̃⁺−x̃⁻) — unsupervised, sign set by 8 labelled training items "
+        "(labels never enter the loss); zero-shot compares log p(choice 1) with log p(choice 0).",
+        "- **The layer of each method is chosen on validation accuracy; the test accuracy at that layer is "
+        "reported** with a 95% Wilson interval (n = test items). Items within a group (capitals: the true and "
+        "the false statement of one country; TruthfulQA: answers to one question) are not independent, so "
+        "these intervals are somewhat too narrow for those tasks.",
+        "- \"max(acc, 1−acc)\" is Burns et al.'s label-free number: the better of the two signs *on test*, "
+        "an upper bound, not an achievable accuracy.",
+        f"- Failed probe fits (counted, recorded per layer in result.json): {failures}.",
+        "",
+        "## Accuracy per method at the validation-chosen layer (test %, 95% CI, @L = block)",
+        "",
+        *main_table(rows),
+        "",
+        "## Does CCS beat zero-shot?",
+        "",
+        zs_summary,
+        "",
+        *zs_lines,
+        "",
+        "## Misleading prefix",
+        "",
+        "Each prompt is preceded by 4 training examples answered wrongly (Burns et al.'s misleading-prefix "
+        "experiment). The prefix is part of the template, so probes are re-fitted on the prefixed prompts.",
+        "",
+        *prefix_table(runs),
+        "",
+        "## Transfer: probe trained on one task, tested on another",
+        "",
+        "The probe (and its normaliser) is fitted on the source task at the layer chosen on the source's "
+        "validation split and applied unchanged to the target task's test split.",
+        "",
+        *transfer_table(rows),
+        "",
+        "## Accuracy against layer",
+        "",
+    ]
+    for c, rec in rows:
+        if rec is not None:
+            text.append(f"![{c.model} {c.task}](elicit_{c.model}_{c.task}.png)")
+    text += ["", "## Reproduce", "", "```", "OMP_NUM_THREADS=1 python scripts/elicit_results.py --run", "```",
+             "", "Single run: `alignlab elicit --model gemma3-270m --task capitals --methods "
+             "logistic,ccs,crc,zeroshot --transfer fever`.", ""]
+    path = DOCS / "elicit.md"
+    path.write_text("\n".join(text))
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", action="store_true", help="run configurations that have no record yet")
+    ap.add_argument("--runs", default=str(ROOT / "runs"))
+    ap.add_argument("--only", default="", help="comma-separated models to run (with --run)")
+    ap.add_argument("--kind", default="", help="main | prefix (with --run)")
+    args = ap.parse_args()
+    runs = Path(args.runs)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    if args.run:
+        import torch
+
+        torch.set_num_threads(1)
+        for kind, config in configs():
+            if (args.only and config.model not in args.only.split(",")) or (args.kind and kind != args.kind):
+                continue
+            if record_of(config, runs) is None:
+                out = run_elicit(config, runs_root=runs)
+                print(f"{kind} {config.model} {config.task}: "
+                      + ", ".join(f"{m}={(v.get('best') or {}).get('test', {}).get('value', float('nan')):.3f}"
+                                  for m, v in out.result["methods"].items()), flush=True)
+    print(render(runs))
+
+
+if __name__ == "__main__":
+    main()
