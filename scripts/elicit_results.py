@@ -112,6 +112,29 @@ def ccs_vs_zeroshot(rows) -> tuple[list[str], str]:
     return lines, summary
 
 
+def summary(rows) -> list[str]:
+    """Mean test accuracy of each method across the finished runs (t-interval across runs)."""
+    from alignlab.stats import mean_ci
+
+    lines = ["| method | runs | mean test accuracy (95% t-interval across runs) | runs above 60% |",
+             "|---|---|---|---|"]
+    for m, label in (("logistic", "logistic"), ("mass_mean", "mass-mean"), ("ccs", "CCS (8-label sign)"),
+                     ("crc", "CRC (8-label sign)"), ("zeroshot", "zero-shot")):
+        vals = [_best(rec.result, m)["value"] for _, rec in rows if rec is not None and _best(rec.result, m)]
+        if vals:
+            e = mean_ci(vals)
+            lines.append(f"| {label} | {len(vals)} | {100 * e.value:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}] | "
+                         f"{sum(v > 0.6 for v in vals)} |")
+    for m, label in (("ccs", "CCS max(acc,1−acc) (upper bound)"), ("crc", "CRC max(acc,1−acc) (upper bound)")):
+        vals = [rec.result["methods"][m]["best"]["test_best_sign"] for _, rec in rows
+                if rec is not None and _best(rec.result, m)]
+        if vals:
+            e = mean_ci(vals)
+            lines.append(f"| {label} | {len(vals)} | {100 * e.value:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}] | "
+                         f"{sum(v > 0.6 for v in vals)} |")
+    return lines
+
+
 def prefix_table(runs: Path) -> list[str]:
     lines = ["| model | task | method | plain prompt | misleading prefix | change (points) |",
              "|---|---|---|---|---|---|"]
@@ -187,6 +210,10 @@ def render(runs: Path) -> Path:
         "- \"max(acc, 1−acc)\" is Burns et al.'s label-free number: the better of the two signs *on test*, "
         "an upper bound, not an achievable accuracy.",
         f"- Failed probe fits (counted, recorded per layer in result.json): {failures}.",
+        "",
+        "## Summary across runs",
+        "",
+        *summary(rows),
         "",
         "## Accuracy per method at the validation-chosen layer (test %, 95% CI, @L = block)",
         "",
