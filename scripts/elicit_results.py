@@ -132,6 +132,15 @@ def summary(rows) -> list[str]:
             e = mean_ci(vals)
             lines.append(f"| {label} | {len(vals)} | {100 * e.value:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}] | "
                          f"{sum(v > 0.6 for v in vals)} |")
+    # Template leakage (an elk bug report): block 0 has seen only token embeddings and
+    # little context, so a probe that reads truth there is reading the prompt, not a belief.
+    vals = [rec.result["methods"]["logistic"]["test"][0]["value"] for _, rec in rows
+            if rec is not None and rec.result["methods"].get("logistic", {}).get("layers", [None])[0] == 0
+            and rec.result["methods"]["logistic"]["test"][0] is not None]
+    if vals:
+        e = mean_ci(vals)
+        lines.append(f"| logistic at block 0 (leakage check, not layer-selected) | {len(vals)} | "
+                     f"{100 * e.value:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}] | {sum(v > 0.6 for v in vals)} |")
     return lines
 
 
