@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alignlab.errors import IntegrityError, MissingPackageError, UnknownNameError
+from alignlab.errors import AlignlabError, IntegrityError, MissingPackageError, UnknownNameError
 from alignlab.models import REGISTRY, get_entry, load_model, read_prepared
 from alignlab.models._prepare import prepared_dir
 from alignlab.models._sources import ConcatenatedChunks, GGUFInPackage, verify_sha256
@@ -20,6 +20,13 @@ def test_registry_has_the_offline_zoo():
 def test_unknown_model_lists_known_names():
     with pytest.raises(UnknownNameError, match="Known names: smollm2-135m.*tiny-llama"):
         load_model("gpt-17")
+
+
+def test_bad_dtype_and_missing_folder_are_clear(tmp_path):
+    with pytest.raises(AlignlabError, match="unknown dtype 'fp8'"):
+        load_model("tiny-llama", dtype="fp8")
+    with pytest.raises(AlignlabError, match="no model folder"):
+        load_model(str(tmp_path / "nothing-here"))
 
 
 def test_missing_package_gives_install_command(tmp_path):

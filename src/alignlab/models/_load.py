@@ -62,6 +62,8 @@ def load_model(name: str, dtype: DType = "bfloat16", device: str | None = None) 
     from alignlab.models._registry import REGISTRY, get_entry
     from alignlab.models._tiny import TINY_CONFIGS, build_tiny
 
+    if dtype not in ("bfloat16", "float32", "float16"):
+        raise AlignlabError(f"unknown dtype {dtype!r}; choose bfloat16, float32 or float16")
     device = device or default_device()
     torch_dtype = getattr(torch, dtype)
     if name in TINY_CONFIGS:
@@ -87,6 +89,8 @@ def load_model(name: str, dtype: DType = "bfloat16", device: str | None = None) 
         arch = _arch_of(name)
         model, tokenizer = _from_folder(name, torch_dtype, device, arch)
         digest = "hf-" + stable_hash([name, getattr(model.config, "_commit_hash", None)])
+    elif name.startswith((".", "/", "~")):
+        raise AlignlabError(f"no model folder at {name!r}: the path does not exist or is not a folder")
     else:
         get_entry(name)  # raises with the list of known names
         raise AssertionError("unreachable")
