@@ -8,10 +8,13 @@ from pydantic import ValidationError
 
 from alignlab.data import Template
 from alignlab.demo import DemoConfig
+from alignlab.generalization import W2SConfig
 from alignlab.store import ActivationKey
 
 CONFIGS = [
     DemoConfig(),
+    W2SConfig(),
+    W2SConfig(method="conf_filter", method_params={"keep": 0.3}, seeds=(3, 4)),
     DemoConfig(models=("tiny-llama",), task="x.jsonl", n_examples=50, pooling="last"),
     Template(format="Q: {text}", choices=(" No", " Yes")),
     ActivationKey(model_digest="m", task_fingerprint="t", rows="all", template="{text}",
@@ -25,7 +28,7 @@ def test_yaml_roundtrip(config):
     assert type(config).model_validate(yaml.safe_load(text)) == config
 
 
-@pytest.mark.parametrize("cls", [DemoConfig, Template])
+@pytest.mark.parametrize("cls", [DemoConfig, W2SConfig, Template])
 def test_extra_fields_forbidden(cls):
     with pytest.raises(ValidationError, match="extra"):
         cls.model_validate({"no_such_field": 1})

@@ -115,3 +115,24 @@ def test_protocol_end_to_end_over_seeds(name):
 def test_unknown_method_lists_known():
     with pytest.raises(KeyError, match="known: aux_conf, conf_filter, xent"):
         make_method("magic")
+
+
+def test_w2s_cli_end_to_end_on_tiny_models(tmp_home):
+    """Real code path through the CLI: tiny random models, a user task, a run record."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from alignlab.cli import app
+
+    data = tmp_home / "toy.jsonl"
+    rows = [{"text": ("yes " if i % 2 else "no ") * (1 + i % 4) + f"row {i}", "label": i % 2} for i in range(120)]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    out = CliRunner().invoke(app, ["w2s", "--weak", "tiny-bert", "--strong", "tiny-llama", "--task", str(data),
+                                   "--method", "xent", "--seeds", "2", "--n", "120"])
+    assert out.exit_code == 0, out.output
+    assert "PGR" in out.output and "run record" in out.output
+    record = next((tmp_home / "runs").glob("w2s-*"))
+    result = json.loads((record / "result.json").read_text())
+    assert result["seeds"] == [0, 1] and len(result["runs"]) == 2 and result["layers"]["weak"] == 1
+    assert CliRunner().invoke(app, ["w2s", "--method", "magic"]).exit_code == 2

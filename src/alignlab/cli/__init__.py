@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from alignlab.cli import cache, debate, demo, elicit, models, tasks
+from alignlab.cli import cache, debate, demo, elicit, models, tasks, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -20,3 +20,4 @@ app.add_typer(cache.app, name="cache", help="The activation cache: list and clea
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
 app.command("demo")(demo.demo)
 app.command("elicit")(elicit.elicit)
+app.command("w2s")(w2s.w2s)
