@@ -58,12 +58,12 @@ def _best(res: dict, method: str) -> dict | None:
 
 
 def main_table(rows) -> list[str]:
-    lines = ["| model | task | n test | logistic | mass-mean | CCS (8-label sign) | CCS max(acc,1−acc) "
+    lines = ["| model | task | n test | majority class | logistic | mass-mean | CCS (8-label sign) | CCS max(acc,1−acc) "
              "| CRC (8-label sign) | CRC max(acc,1−acc) | zero-shot |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for config, rec in rows:
         if rec is None:
-            lines.append(f"| {config.model} | {config.task} | missing: not run in the time budget |||||||| |")
+            lines.append(f"| {config.model} | {config.task} | missing: not run in the time budget ||||||||| |")
             continue
         r = rec.result
         cells = []
@@ -77,7 +77,9 @@ def main_table(rows) -> list[str]:
                   f"{100 * r['methods']['crc']['best']['test_best_sign']:.1f}" if e else "—"]
         zs = r["methods"].get("zeroshot", {})
         cells.append(_pct(zs.get("test")) if "test" in zs else "n/a (encoder)")
-        lines.append(f"| {config.model} | {config.task} | {r['n_test']} | " + " | ".join(cells) + " |")
+        majority = max(r["positive_rate_test"], 1 - r["positive_rate_test"])
+        lines.append(f"| {config.model} | {config.task} | {r['n_test']} | {100 * majority:.1f} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 
