@@ -12,15 +12,16 @@ from alignlab.cli._common import console, user_errors
 def w2s(
     weak: str = typer.Option("smollm2-135m", help="Weak supervisor model."),
     strong: str = typer.Option("gemma3-270m", help="Strong student model."),
+    mid: str = typer.Option(None, help="Intermediate model (for --method bootstrap)."),
     task: str = typer.Option("sarcasm", help="Binary task name or .jsonl/.csv path."),
-    method: str = typer.Option("aux_conf", help="xent | aux_conf | conf_filter"),
+    method: str = typer.Option("aux_conf", help="xent | aux_conf | conf_filter | bootstrap | knn_smooth"),
     seeds: int = typer.Option(5, help="Number of seeds (0..seeds-1)."),
     n: int = typer.Option(2000, help="Examples drawn from the task."),
 ) -> None:
     """Weak-to-strong on frozen activations: weak, student, ceiling accuracy and PGR."""
     from alignlab.generalization import W2SConfig, run_w2s
 
-    record = run_w2s(W2SConfig(weak=weak, strong=strong, task=task, method=method,
+    record = run_w2s(W2SConfig(weak=weak, strong=strong, mid=mid, task=task, method=method,
                                seeds=tuple(range(seeds)), n_examples=n))
     s = record.result["summary"]
     runs = record.result["runs"]

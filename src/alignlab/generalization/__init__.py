@@ -1,9 +1,9 @@
 """Stage 1 — generalization: weak-to-strong (and, later, easy-to-hard).
 
 Work in progress toward issue 3: the protocol on frozen activations, PGR, the label
-holding evaluator, the xent / aux_conf / conf_filter methods, ``run_w2s`` and the
-``alignlab w2s`` command. Not yet: bootstrap and own-idea methods, fine-tuning mode,
-sweep, results doc, benchmark.
+holding evaluator, the xent / aux_conf / conf_filter / bootstrap methods and our own
+knn_smooth, ``run_w2s`` and the ``alignlab w2s`` command. Not yet: the fine-tuning
+mode, weak-label early stopping, sweep, results doc, benchmark.
 """
 
 from alignlab.generalization._evaluator import W2SEvaluator, W2SSplit

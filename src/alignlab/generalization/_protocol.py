@@ -29,9 +29,11 @@ def w2s_seed(
     seed: int,
     test_fraction: float = 0.25,
     min_gap: float = 0.0,
+    mid_X: np.ndarray | None = None,
 ) -> dict:
     """One seed of the protocol; accuracies with Wilson CIs and PGR with a paired
-    bootstrap CI over test rows."""
+    bootstrap CI over test rows. ``mid_X``: an intermediate model's features, for
+    methods that supervise through one (``bootstrap``)."""
     if not len(weak_X) == len(strong_X) == len(labels):
         raise ValueError("weak features, strong features and labels must have the same rows")
     split = W2SSplit.draw(len(labels), seed, test_fraction)
@@ -39,7 +41,12 @@ def w2s_seed(
     weak_head = fit_head(weak_X[split.a], ev.supervisor_labels(), seed=seed)
     weak_labels = weak_head.predict_proba(weak_X[split.b])  # soft, what the student sees
     ceiling = fit_head(strong_X[split.b], ev.ceiling_labels(), seed=seed)
-    student = method.fit_student(strong_X[split.b], weak_labels, seed)  # no ground truth here
+    if getattr(method, "needs_mid", False):
+        if mid_X is None:
+            raise ValueError(f"method {method.name!r} needs an intermediate model's features (mid)")
+        student = method.fit_student(strong_X[split.b], weak_labels, seed, mid=mid_X[split.b])
+    else:
+        student = method.fit_student(strong_X[split.b], weak_labels, seed)  # no ground truth here
 
     preds = {"weak": weak_head.predict(weak_X[split.test]), "ceiling": ceiling.predict(strong_X[split.test]),
              "student": student.predict(strong_X[split.test])}
@@ -62,10 +69,11 @@ def w2s_seeds(
     method: TransferMethod,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     min_gap: float = 0.0,
+    mid_X: np.ndarray | None = None,
 ) -> dict:
     """The protocol over seeds, with means and t-intervals across seeds. A seed whose
     ceiling does not beat the weak supervisor has PGR NaN: counted, not averaged."""
-    runs = [w2s_seed(weak_X, strong_X, labels, method, s, min_gap=min_gap) for s in seeds]
+    runs = [w2s_seed(weak_X, strong_X, labels, method, s, min_gap=min_gap, mid_X=mid_X) for s in seeds]
     summary = {role: mean_ci([r["accuracy"][role]["value"] for r in runs]).as_dict()
                for role in ("weak", "student", "ceiling")}
     defined = [r["pgr"] for r in runs if np.isfinite(r["pgr"])]

@@ -23,10 +23,12 @@ class W2SConfig(BaseModel):
     """The weak supervisor's model."""
     strong: str = "gemma3-270m"
     """The student's (and ceiling's) model."""
+    mid: str | None = None
+    """An intermediate model, for methods that supervise through one (bootstrap)."""
     task: str = "sarcasm"
     """A built-in binary task or a .jsonl/.csv path."""
     method: str = "aux_conf"
-    """A registered transfer method (xent, aux_conf, conf_filter)."""
+    """A registered transfer method (xent, aux_conf, conf_filter, bootstrap, knn_smooth)."""
     method_params: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the method's defaults, recorded with the result."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -52,14 +54,15 @@ def run_w2s(config: W2SConfig, runs_root=None) -> RunRecord:
     method = make_method(config.method, **config.method_params)  # fail fast on a bad name
     task = load_task(config.task).subset(config.n_examples, seed=0)
     features, layers, digests = {}, {}, {}
-    for role in ("weak", "strong"):
+    roles = ("weak", "strong") + (("mid",) if config.mid else ())
+    for role in roles:
         lm = load_model(getattr(config, role))
         layer = min(lm.n_layers - 1, int(round(config.layer_fraction * (lm.n_layers - 1))))
         acts = task_activations(lm, task, layers=[layer], pooling=config.pooling)
         features[role], layers[role], digests[role] = acts[:, 0].float().numpy(), layer, lm.digest
         del lm
     result = w2s_seeds(features["weak"], features["strong"], task.labels, method, config.seeds,
-                       min_gap=config.min_gap)
+                       min_gap=config.min_gap, mid_X=features.get("mid"))
     result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers)
     return write_run("w2s", config.model_dump(mode="json"), result, root=runs_root,
                      env_extra={"model_digests": digests, "task_fingerprint": task.fingerprint})

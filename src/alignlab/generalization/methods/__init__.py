@@ -21,7 +21,11 @@ class TransferMethod(Protocol):
     params: dict[str, Any]
 
     def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int) -> LinearHead:
-        """Train a student head on features ``X`` (n, d) from weak soft labels (n,)."""
+        """Train a student head on features ``X`` (n, d) from weak soft labels (n,).
+
+        A method with ``needs_mid = True`` also takes ``mid=`` features of an
+        intermediate model on the same rows.
+        """
         ...
 
 
@@ -42,7 +46,7 @@ def register_method(name: str):
 
 def make_method(name: str, **params: Any) -> TransferMethod:
     """Build a registered method; ``params`` override its defaults and are recorded."""
-    from alignlab.generalization.methods import aux_conf, conf_filter, xent  # noqa: F401 (register)
+    from alignlab.generalization.methods import aux_conf, bootstrap, conf_filter, knn_smooth, xent  # noqa: F401
 
     if name not in METHODS:
         raise UnknownNameError(f"unknown W2S method {name!r}; known: {', '.join(sorted(METHODS))}")
