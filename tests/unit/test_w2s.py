@@ -163,3 +163,28 @@ def test_w2s_cli_end_to_end_on_tiny_models(tmp_home):
     result = json.loads((record / "result.json").read_text())
     assert result["seeds"] == [0, 1] and len(result["runs"]) == 2 and result["layers"]["weak"] == 1
     assert CliRunner().invoke(app, ["w2s", "--method", "magic"]).exit_code == 2
+
+
+def test_finished_run_is_reused_not_recomputed(tmp_home, monkeypatch):
+    import json
+
+    import alignlab.generalization._run as run_mod
+    from alignlab.generalization import W2SConfig, run_w2s, sweep_w2s
+
+    data = tmp_home / "toy.jsonl"
+    data.write_text("\n".join(json.dumps({"text": f"{'up' if i % 2 else 'down'} {i}", "label": i % 2})
+                              for i in range(80)))
+    config = W2SConfig(weak="tiny-bert", strong="tiny-llama", task=str(data), method="xent", seeds=(0,), n_examples=80)
+    first = run_w2s(config)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a finished run")
+
+    monkeypatch.setattr(run_mod, "_run", boom)
+    assert run_w2s(config).result == first.result
+    (first.path / "result.json").unlink()  # an interrupted run is not reused
+    with pytest.raises(AssertionError, match="recomputed"):
+        run_w2s(config)
+    monkeypatch.undo()
+    records = sweep_w2s([str(data)], [("tiny-bert", "tiny-llama")], ["xent", "bootstrap"], seeds=(0,), n_examples=80)
+    assert [r.config["method"] for r in records] == ["xent"]  # bootstrap skipped: no mid model given

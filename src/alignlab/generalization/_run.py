@@ -43,7 +43,40 @@ class W2SConfig(BaseModel):
     """PGR is undefined (reported as such) when ceiling - weak <= min_gap."""
 
 
-def run_w2s(config: W2SConfig, runs_root=None) -> RunRecord:
+def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord:
+    """Run one experiment, or return its finished record (same config, same folder)."""
+    from pathlib import Path
+
+    from alignlab.paths import runs_dir
+    from alignlab.store import load_run, run_id
+
+    done = Path(runs_root or runs_dir()) / run_id("w2s", config.model_dump(mode="json"))
+    if not force and (done / "result.json").exists():
+        return load_run(done)
+    return _run(config, runs_root)
+
+
+def sweep_w2s(
+    tasks: list[str], pairs: list[tuple[str, str]], methods: list[str], seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+    n_examples: int = 2000, mid: dict[tuple[str, str], str] | None = None, runs_root=None,
+) -> list[RunRecord]:
+    """Every task x (weak, strong) pair x method; finished runs are reused, so an
+    interrupted sweep resumes where it stopped. ``bootstrap`` runs only for pairs
+    that have a mid model in ``mid``."""
+    records = []
+    for task in tasks:
+        for weak, strong in pairs:
+            for method in methods:
+                between = (mid or {}).get((weak, strong))
+                if method == "bootstrap" and between is None:
+                    continue
+                config = W2SConfig(weak=weak, strong=strong, mid=between if method == "bootstrap" else None,
+                                   task=task, method=method, seeds=seeds, n_examples=n_examples)
+                records.append(run_w2s(config, runs_root))
+    return records
+
+
+def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     from alignlab.activations import task_activations
     from alignlab.data import load_task
     from alignlab.generalization._protocol import w2s_seeds
@@ -58,7 +91,7 @@ def run_w2s(config: W2SConfig, runs_root=None) -> RunRecord:
     for role in roles:
         lm = load_model(getattr(config, role))
         layer = min(lm.n_layers - 1, int(round(config.layer_fraction * (lm.n_layers - 1))))
-        acts = task_activations(lm, task, layers=[layer], pooling=config.pooling)
+        acts = task_activations(lm, task, layers=[layer], pooling=config.pooling, progress=False)
         features[role], layers[role], digests[role] = acts[:, 0].float().numpy(), layer, lm.digest
         del lm
     result = w2s_seeds(features["weak"], features["strong"], task.labels, method, config.seeds,
