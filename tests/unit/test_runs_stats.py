@@ -23,6 +23,14 @@ def test_write_and_load_run(tmp_path):
     assert write_run("demo", {"a": 2}, {}, root=tmp_path).path != rec.path
 
 
+def test_results_are_strict_json(tmp_path):
+    rec = write_run("demo", {"a": 1}, {"pgr": float("nan"), "xs": [1.0, float("inf")], "v": np.float32(0.5)},
+                    root=tmp_path)
+    assert rec.result == {"pgr": None, "xs": [1.0, None], "v": 0.5}
+    assert load_run(rec.path).result == rec.result
+    assert "NaN" not in (rec.path / "result.json").read_text()
+
+
 def test_unfinished_run_is_refused(tmp_path):
     rec = write_run("demo", {"a": 1}, {"acc": 0.5}, root=tmp_path)
     (rec.path / "result.json").unlink()

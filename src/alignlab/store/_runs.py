@@ -84,6 +84,20 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return env
 
 
+def _strict(value: Any) -> Any:
+    """Plain JSON data with NaN/inf as None: result files stay standard JSON, and an
+    undefined number (a PGR with no gap) reads back as null, not as a fake float."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_run(
     kind: str,
     config: dict[str, Any],
@@ -95,14 +109,15 @@ def write_run(
     """Record a finished run; returns the record. Re-writing the same config replaces it."""
     import yaml
 
-    config = json.loads(json.dumps(config, default=_default))  # plain data only
+    config = _strict(json.loads(json.dumps(config, default=_default)))  # plain data only
+    result = _strict(json.loads(json.dumps(result, default=_default)))
     path = Path(root or runs_dir()) / run_id(kind, config)
     path.mkdir(parents=True, exist_ok=True)
     # result.json last: it marks the run as finished.
     (path / "result.json").unlink(missing_ok=True)
     atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
     atomic_write_text(path / "env.json", json.dumps(environment(env_extra), indent=2))
-    atomic_write_text(path / "result.json", json.dumps(result, indent=2, default=_default))
+    atomic_write_text(path / "result.json", json.dumps(result, indent=2, allow_nan=False))
     return RunRecord(path=path, kind=kind, config=config, result=result)
 
 
