@@ -164,16 +164,17 @@ def prefix_table(runs: Path) -> list[str]:
     return lines
 
 
-def transfer_table(rows) -> list[str]:
+def transfer_table(rows, target_norm: bool) -> list[str]:
     lines = ["| model | train → test | n test | logistic | mass-mean | CCS (8-label sign) | CRC (8-label sign) "
              "| in-domain logistic on the test task | zero-shot on the test task |",
              "|---|---|---|---|---|---|---|---|---|"]
+    key = "test_target_norm" if target_norm else "test"
     by = {(c.model, c.task): rec for c, rec in rows}
     for config, rec in rows:
         if rec is None or "transfer" not in rec.result:
             continue
         tr = rec.result["transfer"]
-        cells = [_pct(tr["methods"].get(m, {}).get("test")) for m in ("logistic", "mass_mean", "ccs", "crc")]
+        cells = [_pct(tr["methods"].get(m, {}).get(key)) for m in ("logistic", "mass_mean", "ccs", "crc")]
         home = by.get((config.model, config.transfer))
         cells.append(_pct(_best(home.result, "logistic")) if home else "—")
         cells.append(_pct(tr["methods"].get("zeroshot", {}).get("test")) if "zeroshot" in tr["methods"]
@@ -245,10 +246,18 @@ def render(runs: Path) -> Path:
         "",
         "## Transfer: probe trained on one task, tested on another",
         "",
-        "The probe (and its normaliser) is fitted on the source task at the layer chosen on the source's "
-        "validation split and applied unchanged to the target task's test split.",
+        "The probe is fitted on the source task at the layer chosen on the source's validation split and "
+        "applied to the target task's test split. First with its weights *and* its normaliser unchanged "
+        "(strict): when the two templates end in different completions (` True`/` False` vs ` true`/` false` "
+        "vs ` Yes`/` No`) the source's per-side centring leaves a constant offset, and most probes then "
+        "predict one class (50%).",
         "",
-        *transfer_table(rows),
+        *transfer_table(rows, target_norm=False),
+        "",
+        "Second, the same weights and sign, with the per-side centring and scale re-fitted on the target's "
+        "*training* rows (no labels used): does the direction itself transfer?",
+        "",
+        *transfer_table(rows, target_norm=True),
         "",
         "## Accuracy against layer",
         "",
@@ -270,6 +279,7 @@ def main() -> None:
     ap.add_argument("--runs", default=str(ROOT / "runs"))
     ap.add_argument("--only", default="", help="comma-separated models to run (with --run)")
     ap.add_argument("--kind", default="", help="main | prefix (with --run)")
+    ap.add_argument("--force", action="store_true", help="re-run configurations that have a record")
     args = ap.parse_args()
     runs = Path(args.runs)
     DOCS.mkdir(parents=True, exist_ok=True)
@@ -280,7 +290,7 @@ def main() -> None:
         for kind, config in configs():
             if (args.only and config.model not in args.only.split(",")) or (args.kind and kind != args.kind):
                 continue
-            if record_of(config, runs) is None:
+            if args.force or record_of(config, runs) is None:
                 out = run_elicit(config, runs_root=runs)
                 print(f"{kind} {config.model} {config.task}: "
                       + ", ".join(f"{m}={(v.get('best') or {}).get('test', {}).get('value', float('nan')):.3f}"

@@ -106,6 +106,7 @@ def test_run_elicit_end_to_end(tmp_home):
     ccs = res["methods"]["ccs"]["best"]
     assert ccs["test_best_sign"] >= ccs["test"]["value"] - 1e-12  # max(acc, 1-acc) is an upper bound
     assert res["transfer"]["methods"]["logistic"]["test"]["n"] == res["transfer"]["n_test"]
+    assert res["transfer"]["methods"]["ccs"]["test_target_norm"]["n"] == res["transfer"]["n_test"]
     assert "misleading2" in res["task"]
 
 

@@ -228,10 +228,16 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
 
 
 def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict:
-    """Probes fitted on the source task at their validation-chosen layer, applied
-    unchanged (normaliser included) to the target task's test split."""
+    """Probes fitted on the source task at their validation-chosen layer, applied to the
+    target task's test split two ways: ``test`` keeps the source's normaliser unchanged;
+    ``test_target_norm`` keeps the probe's weights but re-fits the per-side centring and
+    scale on the target's *training* rows — label-free, and needed when the two tasks'
+    completions differ (" True" vs " Yes"), whose per-side offset the source normaliser
+    does not remove."""
+    import copy
+
     from alignlab.data import load_task
-    from alignlab.interpretability import best_sign_accuracy
+    from alignlab.interpretability import PairNormalizer, best_sign_accuracy
     from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
 
     target = load_task(config.transfer).subset(config.n_items, seed=config.seed)
@@ -245,9 +251,15 @@ def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict
             out["methods"][method] = {"skipped": "no layer could be fitted on the source task"}
             continue
         layer, probe = chosen
-        pred = probe.predict(acts[split.test, :, layer])
+        X = acts[:, :, layer]
+        pred = probe.predict(X[split.test])
+        adapted = copy.copy(probe)  # same weights and sign; only the normaliser changes
+        adapted.normalizer_ = PairNormalizer(scale=config.scale).fit(X[split.train])
+        pred_adapted = adapted.predict(X[split.test])
         out["methods"][method] = {"layer": layer, "test": _acc(y[split.test], pred),
-                                  "test_best_sign": best_sign_accuracy(y[split.test], pred)}
+                                  "test_best_sign": best_sign_accuracy(y[split.test], pred),
+                                  "test_target_norm": _acc(y[split.test], pred_adapted),
+                                  "test_target_norm_best_sign": best_sign_accuracy(y[split.test], pred_adapted)}
     if with_zeroshot:
         lp = choice_logprobs(lm, target, split.test, max_length=config.max_length)
         out["methods"]["zeroshot"] = {"test": _acc(y[split.test], ZeroShot().fit(lp).predict(lp))}
