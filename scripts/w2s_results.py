@@ -27,13 +27,19 @@ def fmt(e: dict | None, digits: int = 3) -> str:
 def load_records(runs: Path) -> list:
     from alignlab.store import load_run
 
-    out = []
-    for path in sorted(runs.glob("w2s-*")):
+    newest = {}
+    for path in sorted(runs.glob("w2s-*"), key=lambda p: p.stat().st_mtime):
         try:
-            out.append(load_run(path))
+            record = load_run(path)
         except FileNotFoundError:
             continue  # unfinished: never reported
-    return out
+        c = record.config
+        # One row per experiment: a record written before a config field existed
+        # (e.g. `mid`) hashes differently but describes the same run.
+        key = (record.result["task"], c["weak"], c["strong"], c.get("mid"), c["method"], tuple(c["seeds"]),
+               c.get("n_examples"), c.get("layer_fraction", 0.5), c.get("pooling", "mean"))
+        newest[key] = record
+    return list(newest.values())
 
 
 def plot(records: list, path: Path) -> None:

@@ -165,7 +165,7 @@ def test_w2s_cli_end_to_end_on_tiny_models(tmp_home):
     assert CliRunner().invoke(app, ["w2s", "--method", "magic"]).exit_code == 2
 
 
-def test_finished_run_is_reused_not_recomputed(tmp_home, monkeypatch):
+def test_finished_run_is_reused_not_recomputed(tmp_home):
     import json
 
     import alignlab.generalization._run as run_mod
@@ -180,11 +180,12 @@ def test_finished_run_is_reused_not_recomputed(tmp_home, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed a finished run")
 
-    monkeypatch.setattr(run_mod, "_run", boom)
-    assert run_w2s(config).result == first.result
-    (first.path / "result.json").unlink()  # an interrupted run is not reused
-    with pytest.raises(AssertionError, match="recomputed"):
-        run_w2s(config)
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:  # scoped: tmp_home's env must stay patched
+        patch.setattr(run_mod, "_run", boom)
+        assert run_w2s(config).result == first.result
+        (first.path / "result.json").unlink()  # an interrupted run is not reused
+        with pytest.raises(AssertionError, match="recomputed"):
+            run_w2s(config)
     records = sweep_w2s([str(data)], [("tiny-bert", "tiny-llama")], ["xent", "bootstrap"], seeds=(0,), n_examples=80)
     assert [r.config["method"] for r in records] == ["xent"]  # bootstrap skipped: no mid model given
+    assert all(str(r.path).startswith(str(tmp_home)) for r in records)
