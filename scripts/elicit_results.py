@@ -184,6 +184,24 @@ def transfer_table(rows, target_norm: bool) -> list[str]:
     return lines
 
 
+def speed() -> list[str]:
+    """The latest bench/probes.py record, if any."""
+    import json
+
+    records = sorted((ROOT / "bench" / "results").glob("probes-*.json"))
+    if not records:
+        return ["No `bench/probes.py` record yet."]
+    r = json.loads(records[-1].read_text())
+    c = r["ccs_ratio"]
+    fits = ", ".join(f"{k} {v:.1f} s" for k, v in r["fit_all_layers_s"].items())
+    return [f"`bench/probes.py` ({records[-1].name}): {r['model']}, {r['n_pairs']} {r['task']} contrast pairs, "
+            f"all {r['n_layers']} blocks from cached activations, one torch thread: {fits} "
+            f"(total {r['fit_all_layers_total_s']:.0f} s). CCS with {r['ccs']['n_restarts']} restarts × "
+            f"{r['ccs']['n_epochs']} steps on blocks {c['layers']}: vectorised {c['vectorised_s']:.1f} s vs a "
+            f"one-restart-at-a-time PyTorch loop {c['reference_loop_s']:.1f} s in the same run — "
+            f"{c['speedup']:.2f}× (target ≥ {c['target']:.0f}×)."]
+
+
 def render(runs: Path) -> Path:
     rows = [(c, record_of(c, runs)) for kind, c in configs() if kind == "main"]
     done = [r for _, r in rows if r is not None]
@@ -265,6 +283,17 @@ def render(runs: Path) -> Path:
     for c, rec in rows:
         if rec is not None:
             text.append(f"![{c.model} {c.task}](elicit_{c.model}_{c.task}.png)")
+    text += ["", "## Speed", "", *speed(), "", "## Caveats", "",
+             "- 400 items per task leave 80 test items: a 95% interval is about ±10 points, so most "
+             "differences between methods on one task are not significant; the across-run summary is the "
+             "better guide.",
+             "- minilm-l6 is an encoder: its \"last token\" is the closing [SEP], which sees the whole text "
+             "in both directions; it has no zero-shot answer.",
+             "- The small causal models mostly answer one way whatever the item (zero-shot ≈ the rate of "
+             "that answer); the calibrated column subtracts the median training log-odds (no labels).",
+             "- CCS here: 10 restarts of a linear probe on d = 384–640 dimensions with 240 training pairs, "
+             "no dimensionality reduction; Burns et al. used larger models and datasets.",
+             ]
     text += ["", "## Reproduce", "", "```", "OMP_NUM_THREADS=1 python scripts/elicit_results.py --run", "```",
              "", "Single run: `alignlab elicit --model gemma3-270m --task capitals --methods "
              "logistic,ccs,crc,zeroshot --transfer fever`.", ""]
