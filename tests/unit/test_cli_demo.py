@@ -46,3 +46,19 @@ def test_demo_end_to_end_on_tiny_model(tmp_home):
     assert out.exit_code == 0 and "2 entries" in out.output
     assert runner.invoke(app, args).exit_code == 0
     assert "2 entries" in runner.invoke(app, ["cache", "ls"]).output
+
+
+def test_invalid_options_name_the_field_without_traceback(tmp_path):
+    cases = [
+        (["demo", "--pooling", "max"], "pooling"),
+        (["w2s", "--n", "5"], "n_examples"),
+        (["debate", "pixels", "--search", "minimax", "--k", "6"], "k <= 3"),
+        (["debate", "pixels", "--images", "100000"], "test split has"),
+    ]
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("k: [unclosed\n")
+    cases.append((["debate", "pixels", "--config", str(bad_yaml)], "cannot read the debate config"))
+    for args, expected in cases:
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2, (args, out.output)
+        assert expected in out.output and "Traceback" not in out.output, (args, out.output)

@@ -8,25 +8,42 @@ import os
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
 
 
+def _describe(err: Exception) -> str | None:
+    """The one-line message for a user error, or None for a bug."""
+    from pydantic import ValidationError
+
+    from alignlab.errors import AlignlabError
+
+    if isinstance(err, AlignlabError):
+        return str(err)
+    if isinstance(err, ValidationError):  # a bad option or config field: name its path
+        return "; ".join(f"invalid {'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+    return None
+
+
 def user_errors(fn):
-    """Print an ``AlignlabError`` as one red line and exit 2; let bugs raise."""
+    """Print a user error (``AlignlabError``, an invalid config) as one red line and
+    exit 2; let bugs raise with their traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from alignlab.errors import AlignlabError
-
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         try:
             return fn(*args, **kwargs)
-        except AlignlabError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        except Exception as err:
+            message = _describe(err)
+            if message is None:
+                raise
+            # escape(): a message may quote user text holding [brackets] rich would parse
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from alignlab.cli._common import user_errors
+
 app = typer.Typer(no_args_is_help=True)
 
 _SEARCH = typer.Option("puct", help="puct | uct | minimax (minimax: k <= 3).")
@@ -19,9 +21,15 @@ _FIRST = typer.Option("honest", help="Who reveals the first pixel: honest | liar
 def _config(config: Optional[Path], **overrides):
     import yaml
 
+    from alignlab.errors import DataError
     from alignlab.oversight.debate import DebateConfig
 
-    base = yaml.safe_load(config.read_text()) if config else {}
+    try:
+        base = (yaml.safe_load(config.read_text()) or {}) if config else {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(f"cannot read the debate config {config}: {err}") from None
+    if not isinstance(base, dict):
+        raise DataError(f"{config}: expected a YAML mapping of DebateConfig fields")
     base.pop("kind", None)  # a run record's config.yaml can be passed back in
     judge_epochs = overrides.pop("judge_epochs")
     if judge_epochs is not None:
@@ -30,6 +38,7 @@ def _config(config: Optional[Path], **overrides):
 
 
 @app.command()
+@user_errors
 def pixels(
     k: Optional[int] = typer.Option(None, help="Pixels revealed per game [default 6]."),
     images: Optional[int] = typer.Option(None, help="Test images debated [default 300]."),
@@ -62,6 +71,7 @@ def pixels(
 
 
 @app.command()
+@user_errors
 def sweep(
     ks: str = typer.Option("2,3,4,6", help="Comma-separated k values."),
     rollouts: str = typer.Option("100,1000", help="Comma-separated rollout budgets."),

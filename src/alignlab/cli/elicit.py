@@ -28,18 +28,13 @@ def elicit(
 ) -> None:
     """Accuracy per method at the layer chosen on validation, with 95% CIs; plot; run record."""
     import torch
-    from pydantic import ValidationError
 
-    from alignlab.errors import AlignlabError
     from alignlab.interpretability._elicit import ElicitConfig, run_elicit
 
     torch.set_num_threads(threads)
-    try:
-        config = ElicitConfig(model=model, task=task, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                              transfer=transfer, n_items=n, layer_stride=layer_stride, sign_labels=sign_labels,
-                              prefix=prefix, seed=seed)
-    except ValidationError as err:
-        raise AlignlabError(f"invalid option: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+    config = ElicitConfig(model=model, task=task, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                          transfer=transfer, n_items=n, layer_stride=layer_stride, sign_labels=sign_labels,
+                          prefix=prefix, seed=seed)
     out = run_elicit(config)
     res = out.result
     table = Table(title=f"{res['model']} on {res['task']}: test accuracy at the layer chosen on validation "

@@ -91,7 +91,10 @@ def run_debate(config: DebateConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     split = load_split(config.test_fraction, config.split_seed)
     if config.images > len(split.test_y):
-        raise ValueError(f"images={config.images} but the test split has {len(split.test_y)}")
+        from alignlab.errors import DataError
+
+        raise DataError(f"images={config.images} but the test split has {len(split.test_y)} images; "
+                        "ask for fewer or raise test_fraction")
     images, labels = split.test_x[: config.images], split.test_y[: config.images]
     jc = config.judge
     judge = SparseJudge(config.k, jc.hidden, jc.epochs, jc.batch_size, jc.lr,
