@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from alignlab.interpretability._elicit import ElicitConfig, run_elicit
-from alignlab.store._runs import load_run, run_id
+from alignlab.store import find_run, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"
@@ -42,10 +42,7 @@ def configs() -> list[tuple[str, ElicitConfig]]:
 
 
 def record_of(config: ElicitConfig, runs: Path):
-    try:
-        return load_run(runs / run_id("elicit", config.model_dump(mode="json")))
-    except FileNotFoundError:
-        return None
+    return find_run("elicit", config.model_dump(mode="json"), runs)
 
 
 def _pct(e: dict | None) -> str:

@@ -58,9 +58,7 @@ def run_demo(config: DemoConfig = DemoConfig(), runs_root: str | Path | None = N
     from alignlab.interpretability import probe_layers
     from alignlab.models import load_model
     from alignlab.report import plot_layer_sweeps
-    from alignlab.paths import runs_dir
-    from alignlab.store import write_run
-    from alignlab.store._runs import run_id
+    from alignlab.store import run_path, write_run
 
     task = load_task(config.task).subset(config.n_examples, seed=config.seed)
     test_fraction = 1 - config.train_fraction - config.val_fraction
@@ -81,7 +79,7 @@ def run_demo(config: DemoConfig = DemoConfig(), runs_root: str | Path | None = N
         "sweeps": {name: s.as_dict() for name, s in sweeps.items()},
     }
     # The plot goes in first: result.json, written last, marks the run as finished.
-    run_dir = Path(runs_root or runs_dir()) / run_id("probe-sweep", config.model_dump(mode="json"))
+    run_dir = run_path("probe-sweep", config.model_dump(mode="json"), runs_root)
     plot = plot_layer_sweeps(sweeps, run_dir / "probe_accuracy_by_layer.png",
                              title=f"Probe accuracy per layer on {config.task} (95% Wilson CI)")
     record = write_run("probe-sweep", config.model_dump(mode="json"), result, root=runs_root,

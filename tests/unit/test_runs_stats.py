@@ -70,3 +70,14 @@ def test_mean_and_bootstrap_intervals():
     y = rng.integers(0, 2, 400)
     b = bootstrap_ci(lambda a: a.mean(), y)
     assert b.lo < y.mean() < b.hi and b.hi - b.lo < 0.15
+
+
+def test_find_run_sees_finished_runs_only(tmp_path):
+    from alignlab.store import find_run, run_path
+
+    assert find_run("demo", {"a": 1}, tmp_path) is None
+    rec = write_run("demo", {"a": 1}, {"acc": 0.5}, root=tmp_path)
+    assert run_path("demo", {"a": 1}, tmp_path) == rec.path
+    assert find_run("demo", {"a": 1}, tmp_path).result == {"acc": 0.5}
+    (rec.path / "result.json").unlink()
+    assert find_run("demo", {"a": 1}, tmp_path) is None

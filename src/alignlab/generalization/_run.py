@@ -45,15 +45,10 @@ class W2SConfig(BaseModel):
 
 def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord:
     """Run one experiment, or return its finished record (same config, same folder)."""
-    from pathlib import Path
+    from alignlab.store import find_run
 
-    from alignlab.paths import runs_dir
-    from alignlab.store import load_run, run_id
-
-    done = Path(runs_root or runs_dir()) / run_id("w2s", config.model_dump(mode="json"))
-    if not force and (done / "result.json").exists():
-        return load_run(done)
-    return _run(config, runs_root)
+    done = None if force else find_run("w2s", config.model_dump(mode="json"), runs_root)
+    return done if done is not None else _run(config, runs_root)
 
 
 def sweep_w2s(

@@ -176,9 +176,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     from alignlab.interpretability._elicit_plot import plot_elicit
     from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
     from alignlab.models import load_model
-    from alignlab.paths import runs_dir
-    from alignlab.store import write_run
-    from alignlab.store._runs import run_id
+    from alignlab.store import run_path, write_run
 
     if not config.methods:
         raise AlignlabError("no methods given; pick from logistic, mass_mean, ccs, crc, zeroshot")
@@ -221,7 +219,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     digest = {"model_digest": lm.digest, "task_fingerprint": task.fingerprint}
     del lm, acts
     cfg = config.model_dump(mode="json")
-    run_dir = Path(runs_root or runs_dir()) / run_id("elicit", cfg)
+    run_dir = run_path("elicit", cfg, runs_root)
     plot = plot_elicit(result, run_dir / "accuracy_by_layer.png")
     record = write_run("elicit", cfg, result, root=runs_root, env_extra=digest)
     return ElicitResult(config, result, record.path, plot)

@@ -111,7 +111,7 @@ def write_run(
 
     config = _strict(json.loads(json.dumps(config, default=_default)))  # plain data only
     result = _strict(json.loads(json.dumps(result, default=_default)))
-    path = Path(root or runs_dir()) / run_id(kind, config)
+    path = run_path(kind, config, root)
     path.mkdir(parents=True, exist_ok=True)
     # result.json last: it marks the run as finished.
     (path / "result.json").unlink(missing_ok=True)
@@ -119,6 +119,20 @@ def write_run(
     atomic_write_text(path / "env.json", json.dumps(environment(env_extra), indent=2))
     atomic_write_text(path / "result.json", json.dumps(result, indent=2, allow_nan=False))
     return RunRecord(path=path, kind=kind, config=config, result=result)
+
+
+def run_path(kind: str, config: dict[str, Any], root: str | Path | None = None) -> Path:
+    """The folder a run of this config writes to (files such as plots can go in before
+    ``write_run`` marks it finished)."""
+    return Path(root or runs_dir()) / run_id(kind, json.loads(json.dumps(config, default=_default)))
+
+
+def find_run(kind: str, config: dict[str, Any], root: str | Path | None = None) -> RunRecord | None:
+    """The finished record of this exact config, or None (never a half-written one)."""
+    path = run_path(kind, config, root)
+    if not (path / "result.json").exists():
+        return None
+    return load_run(path)
 
 
 def load_run(path: str | Path) -> RunRecord:

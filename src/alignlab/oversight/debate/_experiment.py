@@ -9,7 +9,6 @@ with denominators and intervals. ``record_debate`` writes it as a run record
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -225,16 +224,11 @@ def _examples(transcripts: list[tuple[np.ndarray, Transcript]], margins, images,
 def run_sweep(ks: list[int], rollouts: list[int], base: DebateConfig,
               root: str | None = None) -> list[RunRecord]:
     """One run record per (k, rollouts); a run already on disk is read, not redone."""
-    from alignlab.paths import runs_dir
-    from alignlab.store._runs import load_run, run_id
+    from alignlab.store import find_run
 
     records = []
     for k in ks:
         for r in rollouts:
             cfg = base.model_copy(update={"k": k, "rollouts": r})
-            path = Path(root or runs_dir()) / run_id("debate", cfg.model_dump(mode="json"))
-            try:
-                records.append(load_run(path))
-            except FileNotFoundError:
-                records.append(record_debate(cfg, root))
+            records.append(find_run("debate", cfg.model_dump(mode="json"), root) or record_debate(cfg, root))
     return records

@@ -16,7 +16,7 @@ PAPER_MNIST = {6: (0.594, 0.889), 4: (0.482, 0.852)}
 
 def load_debate_runs(root: str | Path, min_images: int = 100) -> list:
     """Finished debate run records under ``root`` with at least ``min_images`` images."""
-    from alignlab.store._runs import load_run
+    from alignlab.store import load_run
 
     out = []
     for path in sorted(Path(root).glob("debate-*")):
