@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from alignlab.interpretability._elicit import ElicitConfig, run_elicit
-from alignlab.store import find_run, load_run
+from alignlab.store import find_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"

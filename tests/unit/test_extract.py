@@ -8,7 +8,7 @@ import torch
 
 from alignlab.errors import AlignlabError, DataError
 from alignlab.models import extract, load_model
-from alignlab.models._extract import _batches, _pad, body, pool
+from alignlab.models._extract import _batches, pad_batch, body, pool
 
 TEXTS = ["hello world", "a", "the quick brown fox jumps over the lazy dog", "xyz abc", "mid length text"]
 
@@ -29,7 +29,7 @@ def test_parity_is_not_vacuous(tiny_llama):
     """Padding does change raw hidden states: pooling that ignored the mask would fail
     the parity test above."""
     tok = tiny_llama.tokenizer
-    input_ids, mask, position_ids = _pad(tok(["a", "the quick brown fox"])["input_ids"],
+    input_ids, mask, position_ids = pad_batch(tok(["a", "the quick brown fox"])["input_ids"],
                                          tok.pad_token_id, "right", "cpu")
     with torch.inference_mode():
         hidden = body(tiny_llama.model)(input_ids=input_ids, attention_mask=mask).last_hidden_state

@@ -71,6 +71,7 @@ def choice_logprobs(
     import torch
 
     from alignlab.errors import AlignlabError
+    from alignlab.models import pad_batch
     from alignlab.paths import home
     from alignlab.store import atomic_write_bytes, stable_hash
 
@@ -100,15 +101,10 @@ def choice_logprobs(
     with torch.inference_mode():
         for start in range(0, len(seqs), batch_size):
             batch = seqs[start:start + batch_size]
-            width = max(len(s[2]) for s in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, (_, _, s) in enumerate(batch):  # left padding: every answer ends at -1
-                ids[r, width - len(s):] = torch.tensor(s)
-                mask[r, width - len(s):] = 1
-            pos = (mask.cumsum(1) - 1).clamp_min(0)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           position_ids=pos.to(device), use_cache=False, logits_to_keep=keep).logits
+            # Left padding, whatever the tokenizer's side: every answer ends at position -1.
+            ids, mask, pos = pad_batch([s for _, _, s in batch], pad, "left", device)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
+                           logits_to_keep=keep).logits
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (B, keep, vocab)
             for r, (i, k, _) in enumerate(batch):
                 c = choice_ids[k]

@@ -6,7 +6,7 @@
 """
 
 from alignlab.models._capture import capture, find_blocks, resolve_layers
-from alignlab.models._extract import extract, pool
+from alignlab.models._extract import extract, pad_batch, pool
 from alignlab.models._load import LoadedModel, default_device, load_model
 from alignlab.models._prepare import PreparedModel, prepare, read_prepared
 from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
@@ -24,6 +24,7 @@ __all__ = [
     "find_blocks",
     "get_entry",
     "load_model",
+    "pad_batch",
     "pool",
     "prepare",
     "read_prepared",

@@ -62,7 +62,8 @@ def _batches(lengths: list[int], batch_tokens: int, max_batch: int) -> list[list
     return batches
 
 
-def _pad(ids: list[list[int]], pad_id: int, side: str, device) -> tuple[Tensor, Tensor, Tensor]:
+def pad_batch(ids: list[list[int]], pad_id: int, side: str, device) -> tuple[Tensor, Tensor, Tensor]:
+    """(input_ids, attention_mask, position_ids), each (B, T), padded on ``side``."""
     width = max(len(x) for x in ids)
     input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), width), dtype=torch.long)
@@ -124,7 +125,7 @@ def extract(
 
     bar = tqdm(total=sum(lengths), unit="tok", disable=not progress, desc="extract", leave=False)
     for batch in _batches(lengths, batch_tokens, max_batch):
-        input_ids, mask, position_ids = _pad(
+        input_ids, mask, position_ids = pad_batch(
             [ids[i] for i in batch], tokenizer.pad_token_id, tokenizer.padding_side, device
         )
         with capture(net, layer_ids, transform=lambda h: pool(h, mask, pooling), stop_early=True) as acts:
