@@ -69,13 +69,10 @@ def load_records(runs: Path) -> list:
 
 
 def plot(records: list, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from alignlab.report import save_figure, subplots
 
     tasks = sorted({r.result["task"].split("[")[0] for r in records})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), dpi=110, squeeze=False)
+    fig, axes = subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), dpi=110, squeeze=False)
     for ax, task in zip(axes[0], tasks):
         rows = [r for r in records if r.result["task"].startswith(task)]
         pairs = sorted({(r.config["weak"], r.config["strong"]) for r in rows})
@@ -104,9 +101,7 @@ def plot(records: list, path: Path) -> None:
     axes[0][0].set_ylabel("PGR (mean over seeds, 95% t-CI)")
     fig.suptitle(f"PGR where at most {MAX_UNDEFINED} of 5 seeds lacks a weak-to-ceiling gap", fontsize=9)
     axes[0][-1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render(records: list) -> str:

@@ -11,12 +11,9 @@ _LABELS = {"logistic": "logistic (supervised)", "mass_mean": "mass-mean (supervi
 def plot_elicit(result: dict, path: str | Path) -> Path:
     """One line per probe (95% Wilson band), the layer each chose on validation marked,
     and the zero-shot baseline and chance as horizontal lines."""
-    import matplotlib
+    from alignlab.report import save_figure, subplots
 
-    matplotlib.use("Agg")  # files only; no display on servers
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    fig, ax = subplots(figsize=(7, 4.2), dpi=120)
     for i, (method, rec) in enumerate(result["methods"].items()):
         color = f"C{i}"
         if method == "zeroshot":
@@ -40,9 +37,4 @@ def plot_elicit(result: dict, path: str | Path) -> Path:
     ax.set_title(f"{result['model']} on {result['task']} (n_test={result['n_test']}, 95% Wilson CI)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -14,20 +14,12 @@ import numpy as np
 from alignlab.oversight.debate._data import SIDE
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_accuracy_vs_k(series: dict[str, list[tuple[int, dict]]], path: str | Path,
                        title: str = "") -> Path:
     """One line per series: (k, estimate dict with value/lo/hi) points with 95% error bars."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    from alignlab.report import save_figure, subplots
+
+    fig, ax = subplots(figsize=(6.4, 4.2))
     for i, (name, pts) in enumerate(series.items()):
         pts = sorted(pts, key=lambda p: p[0])
         k = np.array([p[0] for p in pts], dtype=float) + 0.06 * (i - len(series) / 2)
@@ -40,20 +32,20 @@ def plot_accuracy_vs_k(series: dict[str, list[tuple[int, dict]]], path: str | Pa
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)
 
 
 def render_game(example: dict[str, Any], path: str | Path, title: str = "") -> Path:
     """The image with each side's pixels marked, the judge's view, and its belief per move."""
-    plt = _plt()
+    from matplotlib.patches import Rectangle
+
+    from alignlab.report import save_figure, subplots
+
     img = np.asarray(example["image"]).reshape(SIDE, SIDE)
     pix, movers = example["pixels"], example["movers"]
     honest, liar = example["label"], example["liar_claim"]
     beliefs = np.asarray(example["beliefs"])  # (k, 10)
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1, 1.5]})
+    fig, axes = subplots(1, 3, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1, 1.5]})
     axes[0].imshow(img, cmap="gray_r", vmin=0, vmax=1)
     axes[0].set_title(f"image (label {honest})", fontsize=9)
     view = np.full((SIDE, SIDE), np.nan)
@@ -62,7 +54,7 @@ def render_game(example: dict[str, Any], path: str | Path, title: str = "") -> P
         view[r, c] = img[r, c]
         colour = "tab:blue" if who == "honest" else "tab:red"
         for ax in axes[:2]:
-            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec=colour, lw=2))
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec=colour, lw=2))
             ax.text(c, r, str(t + 1), ha="center", va="center", fontsize=8, color=colour,
                     fontweight="bold")
     axes[1].imshow(np.nan_to_num(view, nan=0.5), cmap="gray_r", vmin=0, vmax=1, alpha=0.9)
@@ -84,7 +76,4 @@ def render_game(example: dict[str, Any], path: str | Path, title: str = "") -> P
     axes[2].set_title("judge's belief after each move", fontsize=9)
     axes[2].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)
