@@ -38,9 +38,7 @@ class LogisticProbe(TruthProbe):
         from scipy.optimize import minimize
 
         F = self._fit_features(X, self.scale)  # (n, d)
-        y = np.asarray(y)
-        if set(np.unique(y)) != {0, 1}:
-            raise ValueError("LogisticProbe needs labels from both classes 0 and 1")
+        y = self._binary_labels(y)
         s = 2.0 * y - 1.0  # (n,) in {-1, +1}
         d = F.shape[1]
 

@@ -27,9 +27,7 @@ class MassMeanProbe(TruthProbe):
 
     def fit(self, X, y) -> MassMeanProbe:
         F = self._fit_features(X, self.scale)  # (n, d)
-        y = np.asarray(y)
-        if set(np.unique(y)) != {0, 1}:
-            raise ValueError("MassMeanProbe needs labels from both classes 0 and 1")
+        y = self._binary_labels(y)
         mu0, mu1 = F[y == 0].mean(axis=0), F[y == 1].mean(axis=0)
         self.coef_ = mu1 - mu0  # (d,)
         self.midpoint_ = float((mu0 + mu1) @ self.coef_ / 2)

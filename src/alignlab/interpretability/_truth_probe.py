@@ -40,6 +40,13 @@ class TruthProbe(ClassifierMixin, BaseEstimator):
         S = self.normalizer_.transform(X)  # (n, k, d)
         return S[:, 1] - S[:, 0] if S.shape[1] == 2 else S[:, 0]
 
+    def _binary_labels(self, y) -> np.ndarray:
+        """``y`` as an array, checked to hold both classes (supervised probes need them)."""
+        y = np.asarray(y)
+        if set(np.unique(y)) != {0, 1}:
+            raise ValueError(f"{type(self).__name__} needs labels from both classes 0 and 1")
+        return y
+
     def decision_function(self, X) -> Float[np.ndarray, " n"]:
         raise NotImplementedError
 
