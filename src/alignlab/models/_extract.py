@@ -77,6 +77,16 @@ def pad_batch(ids: list[list[int]], pad_id: int, side: str, device) -> tuple[Ten
     return input_ids.to(device), mask.to(device), position_ids.to(device)
 
 
+def _check_finite(pooled: Tensor, rows: list[int], dtype: torch.dtype) -> None:
+    """Refuse NaN/inf activations, naming the texts and what to try."""
+    if torch.isfinite(pooled).all():
+        return
+    bad = [rows[r] for r in (~torch.isfinite(pooled)).flatten(1).any(1).nonzero().flatten().tolist()]
+    advice = ("the weights or inputs hold NaN/inf; check the checkpoint" if dtype == torch.float32
+              else f"{dtype} may have overflowed; retry with dtype='float32'")
+    raise AlignlabError(f"non-finite activations for texts {bad[:10]}: {advice}")
+
+
 def body(model: Any) -> Any:
     """The transformer body without the LM head (``model.base_model`` in HF terms)."""
     return getattr(model, "base_model", model)
@@ -123,20 +133,15 @@ def extract(
     out = torch.empty(len(texts), len(layer_ids), model.config.hidden_size, dtype=model.dtype)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=sum(lengths), unit="tok", disable=not progress, desc="extract", leave=False)
-    for batch in _batches(lengths, batch_tokens, max_batch):
-        input_ids, mask, position_ids = pad_batch(
-            [ids[i] for i in batch], tokenizer.pad_token_id, tokenizer.padding_side, device
-        )
-        with capture(net, layer_ids, transform=lambda h: pool(h, mask, pooling), stop_early=True) as acts:
-            net(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False)
-        pooled = torch.stack([acts[i] for i in layer_ids], dim=1).cpu()  # (B, L, d)
-        if not torch.isfinite(pooled).all():
-            bad = [batch[r] for r in (~torch.isfinite(pooled)).flatten(1).any(1).nonzero().flatten().tolist()]
-            advice = ("the weights or inputs hold NaN/inf; check the checkpoint" if model.dtype == torch.float32
-                      else f"{model.dtype} may have overflowed; retry with dtype='float32'")
-            raise AlignlabError(f"non-finite activations for texts {bad[:10]}: {advice}")
-        out[torch.tensor(batch)] = pooled
-        bar.update(sum(lengths[i] for i in batch))
-    bar.close()
+    with tqdm(total=sum(lengths), unit="tok", disable=not progress, desc="extract", leave=False) as bar:
+        for batch in _batches(lengths, batch_tokens, max_batch):
+            input_ids, mask, position_ids = pad_batch(
+                [ids[i] for i in batch], tokenizer.pad_token_id, tokenizer.padding_side, device
+            )
+            with capture(net, layer_ids, transform=lambda h: pool(h, mask, pooling), stop_early=True) as acts:
+                net(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False)
+            pooled = torch.stack([acts[i] for i in layer_ids], dim=1).cpu()  # (B, L, d)
+            _check_finite(pooled, batch, model.dtype)
+            out[torch.tensor(batch)] = pooled
+            bar.update(sum(lengths[i] for i in batch))
     return out
