@@ -131,7 +131,7 @@ def test_builtin_binary_tasks(name, n, pos_lo, pos_hi):
 
 def test_builtin_grouped_and_code_tasks():
     caps = load_task("capitals")
-    assert len(caps) > 400 and len(caps) == 2 * len({e.group for e in caps.examples})
+    assert len(caps) > 400 and len(caps) == 2 * len({e.group for e in caps.examples}) == 2 * caps.n_groups
     assert "The capital of France is Paris." in caps.texts()
     tqa = load_task("truthfulqa")
     assert len({e.group for e in tqa.examples}) == 299

@@ -43,9 +43,8 @@ def show_task(
     console.print(f"kind: {task.kind}   n: {len(task)}   source: {task.source}   fingerprint: {task.fingerprint}")
     if task.kind != "code":
         console.print(f"positive rate: {np.mean(task.labels):.3f}")
-    groups = len(set(task._group_keys()))
-    if groups != len(task):
-        console.print(f"groups: {groups} (items of a group always share a split)")
+    if task.n_groups != len(task):
+        console.print(f"groups: {task.n_groups} (items of a group always share a split)")
     splits = task.split(seed=seed)
     console.print(f"split (seed {seed}): train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}")
     console.print(f"template: {task.template.format!r}   choices: {task.template.choices}")

@@ -136,6 +136,11 @@ class Task:
         return Task(f"{self.name}[{n}@{seed}]", examples, self.template, self.kind,
                     self.description, self.source)
 
+    @property
+    def n_groups(self) -> int:
+        """Distinct groups (an ungrouped example is its own group)."""
+        return len(set(self._group_keys()))
+
     def _group_keys(self) -> list[str]:
         return [e.group if e.group is not None else f"#{i}" for i, e in enumerate(self.examples)]
 

@@ -25,6 +25,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from alignlab.interpretability._ccs import CCS
+from alignlab.interpretability._crc import CRC
+from alignlab.interpretability._logistic import LogisticProbe
+from alignlab.interpretability._mass_mean import MassMeanProbe
+
 Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
 UNSUPERVISED = ("ccs", "crc")
 
@@ -84,19 +89,19 @@ class ElicitResult:
     plot: Path
 
 
-def _make_probe(method: str, config: ElicitConfig):
-    from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe
+# Each probe method by name: a factory from the run's config (hyperparameters recorded
+# there), so adding a probe is one line here and one file in this package.
+_PROBES = {
+    "logistic": lambda c: LogisticProbe(C=c.C, scale=c.scale),
+    "mass_mean": lambda c: MassMeanProbe(scale=c.scale),
+    "ccs": lambda c: CCS(n_restarts=c.ccs_restarts, n_epochs=c.ccs_epochs, lr=c.ccs_lr, scale=c.scale,
+                         random_state=c.seed),
+    "crc": lambda c: CRC(scale=c.scale),
+}
 
-    if method == "logistic":
-        return LogisticProbe(C=config.C, scale=config.scale)
-    if method == "mass_mean":
-        return MassMeanProbe(scale=config.scale)
-    if method == "ccs":
-        return CCS(n_restarts=config.ccs_restarts, n_epochs=config.ccs_epochs, lr=config.ccs_lr,
-                   scale=config.scale, random_state=config.seed)
-    if method == "crc":
-        return CRC(scale=config.scale)
-    raise ValueError(method)
+
+def _make_probe(method: str, config: ElicitConfig):
+    return _PROBES[method](config)
 
 
 def _probe_layers(config: ElicitConfig, n_layers: int) -> list[int]:
