@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from alignlab.generalization import W2SEvaluator, W2SSplit, fit_head, make_method, pgr, w2s_seed, w2s_seeds
+from alignlab.generalization import HeadConfig, W2SEvaluator, W2SSplit, fit_head, make_method, pgr, w2s_seed, w2s_seeds
 from alignlab.generalization.methods.aux_conf import alpha_at, aux_conf_loss, hardened
 from alignlab.generalization.methods.conf_filter import confident_rows
 
@@ -74,9 +74,9 @@ def test_student_never_sees_ground_truth_of_b():
     split = W2SSplit.draw(len(y), seed=0)
     y_shuffled = y.copy()
     y_shuffled[split.b] = np.random.default_rng(9).permutation(y[split.b])
-    method = make_method("aux_conf", epochs=20)
-    a = w2s_seed(weak_X, strong_X, y, method, seed=0)
-    b = w2s_seed(weak_X, strong_X, y_shuffled, method, seed=0)
+    method = make_method("aux_conf")
+    a = w2s_seed(weak_X, strong_X, y, method, seed=0, head=HeadConfig(epochs=20))
+    b = w2s_seed(weak_X, strong_X, y_shuffled, method, seed=0, head=HeadConfig(epochs=20))
     assert a["accuracy"]["student"] == b["accuracy"]["student"]
     assert a["accuracy"]["weak"] == b["accuracy"]["weak"]
     assert a["accuracy"]["ceiling"] != b["accuracy"]["ceiling"]
@@ -104,13 +104,13 @@ def test_conf_filter_keeps_confident_rows():
 def test_protocol_end_to_end_over_seeds(name):
     weak_X, strong_X, y = _planted(n=600)
     mid_X = (weak_X + strong_X) / 2  # an in-between view
-    out = w2s_seeds(weak_X, strong_X, y, make_method(name, epochs=15), seeds=(0, 1, 2), mid_X=mid_X)
+    out = w2s_seeds(weak_X, strong_X, y, make_method(name), seeds=(0, 1, 2), mid_X=mid_X, head=HeadConfig(epochs=15))
     s = out["summary"]
     assert s["ceiling"]["value"] > s["weak"]["value"] + 0.05  # a real gap to recover
-    assert s["student"]["n"] == 3 and out["params"] == {"epochs": 15}
+    assert s["student"]["n"] == 3 and out["params"] == {}
     assert s["pgr_undefined_seeds"] == 0 and s["pgr"]["lo"] <= s["pgr"]["value"] <= s["pgr"]["hi"]
     assert s["student"]["value"] > s["weak"]["value"] - 0.05
-    again = w2s_seeds(weak_X, strong_X, y, make_method(name, epochs=15), seeds=(0,), mid_X=mid_X)
+    again = w2s_seeds(weak_X, strong_X, y, make_method(name), seeds=(0,), mid_X=mid_X, head=HeadConfig(epochs=15))
     assert again["runs"][0] == out["runs"][0]  # deterministic per seed
 
 
@@ -186,6 +186,34 @@ def test_finished_run_is_reused_not_recomputed(tmp_home):
         (first.path / "result.json").unlink()  # an interrupted run is not reused
         with pytest.raises(AssertionError, match="recomputed"):
             run_w2s(config)
-    records = sweep_w2s([str(data)], [("tiny-bert", "tiny-llama")], ["xent", "bootstrap"], seeds=(0,), n_examples=80)
+    records = sweep_w2s([str(data)], [("tiny-bert", "tiny-llama")], ["xent", "bootstrap"], base=config)
     assert [r.config["method"] for r in records] == ["xent"]  # bootstrap skipped: no mid model given
     assert all(str(r.path).startswith(str(tmp_home)) for r in records)
+
+
+def test_sweep_cli_writes_table_figures_and_record(tmp_home):
+    import json
+
+    from typer.testing import CliRunner
+
+    from alignlab.cli import app
+
+    data = tmp_home / "toy.jsonl"
+    data.write_text("\n".join(json.dumps({"text": f"{'up' if i % 2 else 'down'} {i}", "label": i % 2})
+                              for i in range(80)))
+    args = ["w2s", "sweep", "--tasks", str(data), "--pairs", "tiny-bert:tiny-llama,tiny-bert:tiny-gemma3",
+            "--methods", "xent,conf_filter", "--seeds", "2", "--n", "80"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    sweep = next((tmp_home / "runs").glob("w2s-sweep-*"))
+    result = json.loads((sweep / "result.json").read_text())
+    assert len(result["rows"]) == 4 and {r["method"] for r in result["rows"]} == {"xent", "conf_filter"}
+    assert all((sweep / f).stat().st_size > 1000 for f in result["figures"])
+    assert len(list((tmp_home / "runs").glob("w2s-*"))) == 5  # 4 runs + the sweep
+    bad = tmp_home / "bad.yaml"
+    bad.write_text("tasks: [unclosed")
+    out = CliRunner().invoke(app, ["w2s", "sweep", "--config", str(bad)])
+    assert out.exit_code == 2 and "cannot read sweep config" in out.output
+    bad.write_text("methods: [xent]\nbogus: 1\n")
+    out = CliRunner().invoke(app, ["w2s", "sweep", "--config", str(bad)])
+    assert out.exit_code == 2 and "bogus" in out.output

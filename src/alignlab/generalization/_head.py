@@ -1,4 +1,5 @@
-"""A linear head on frozen activations, trained by minibatch Adam on any W2S loss.
+"""A linear head on frozen activations, trained by minibatch Adam on any W2S loss, and
+the learner that trains such heads on one model's cached features.
 
 Features are standardised with statistics of the rows the head is trained on. The L2
 penalty is expressed like scikit-learn's ``C`` (mean loss + ||w||^2 / (2 C n)), so the
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from jaxtyping import Float
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 # loss(logits (b,), targets (b,), step, n_steps) -> scalar
@@ -44,10 +46,14 @@ def soft_xent(logits: Tensor, targets: Tensor) -> Tensor:
     return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
 
 
+def _xent_loss(logits: Tensor, targets: Tensor, step: int, n_steps: int) -> Tensor:
+    return soft_xent(logits, targets)
+
+
 def fit_head(
     X: Float[np.ndarray, "n d"],
     targets: Float[np.ndarray, " n"],
-    loss: Loss = lambda logits, y, step, n_steps: soft_xent(logits, y),
+    loss: Loss | None = None,
     *,
     C: float = 1.0,
     epochs: int = 60,
@@ -57,8 +63,10 @@ def fit_head(
 ) -> LinearHead:
     """Train a logistic head on ``X`` against ``targets`` with ``loss``.
 
-    ``seed`` fixes the initialisation and the data order.
+    ``seed`` fixes the initialisation and the data order; ``loss`` defaults to
+    cross-entropy on soft targets.
     """
+    loss = loss or _xent_loss
     X = np.asarray(X, dtype=np.float32)
     n, d = X.shape
     if n == 0:
@@ -92,3 +100,38 @@ def fit_head(
     finally:
         torch.set_num_threads(threads)
     return LinearHead(mean, scale, w.detach().numpy().copy(), float(b.detach()))
+
+
+class HeadConfig(BaseModel):
+    """How a head on frozen activations is trained (the fast CPU mode)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    C: float = Field(1.0, gt=0)
+    """Inverse L2 strength, as in scikit-learn's LogisticRegression."""
+    epochs: int = Field(60, gt=0)
+    """Passes over the training rows."""
+    lr: float = Field(1e-2, gt=0)
+    """Adam learning rate."""
+
+
+class HeadLearner:
+    """Trains heads on one model's frozen features; rows index the task's examples."""
+
+    def __init__(self, X: Float[np.ndarray, "n d"], config: HeadConfig = HeadConfig()):
+        self.features = np.asarray(X, dtype=np.float32)
+        self.config = config
+
+    def fit(self, rows: np.ndarray, targets: np.ndarray, seed: int, loss: Loss | None = None) -> _FittedHead:
+        c = self.config
+        head = fit_head(self.features[rows], targets, loss or _xent_loss, C=c.C, epochs=c.epochs, lr=c.lr, seed=seed)
+        return _FittedHead(head, self.features)
+
+
+@dataclass
+class _FittedHead:
+    head: LinearHead
+    features: np.ndarray
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        return self.head.predict_proba(self.features[rows])

@@ -7,10 +7,12 @@ ground truth leaks into the student's setup.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alignlab.generalization._finetune import FinetuneConfig
+from alignlab.generalization._head import HeadConfig
 from alignlab.store import RunRecord
 
 
@@ -41,6 +43,13 @@ class W2SConfig(BaseModel):
     """Token pooling."""
     min_gap: float = Field(0.02, ge=0)
     """PGR is undefined (reported as such) when ceiling - weak <= min_gap."""
+    train: Literal["head", "finetune"] = "head"
+    """``head``: linear heads on frozen cached activations (fast, CPU). ``finetune``:
+    the weak supervisor, ceiling and student are each the model itself, fine-tuned."""
+    head: HeadConfig = HeadConfig()
+    """Head training, with ``train: head`` (and the mid model's head for bootstrap)."""
+    finetune: FinetuneConfig = FinetuneConfig()
+    """Fine-tuning, with ``train: finetune``."""
 
 
 def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord:
@@ -51,29 +60,10 @@ def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord
     return done if done is not None else _run(config, runs_root)
 
 
-def sweep_w2s(
-    tasks: list[str], pairs: list[tuple[str, str]], methods: list[str], seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
-    n_examples: int = 2000, mid: dict[tuple[str, str], str] | None = None, runs_root=None,
-) -> list[RunRecord]:
-    """Every task x (weak, strong) pair x method; finished runs are reused, so an
-    interrupted sweep resumes where it stopped. ``bootstrap`` runs only for pairs
-    that have a mid model in ``mid``."""
-    records = []
-    for task in tasks:
-        for weak, strong in pairs:
-            for method in methods:
-                between = (mid or {}).get((weak, strong))
-                if method == "bootstrap" and between is None:
-                    continue
-                config = W2SConfig(weak=weak, strong=strong, mid=between if method == "bootstrap" else None,
-                                   task=task, method=method, seeds=seeds, n_examples=n_examples)
-                records.append(run_w2s(config, runs_root))
-    return records
-
-
 def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     from alignlab.activations import task_activations
     from alignlab.data import load_task
+    from alignlab.generalization._head import HeadLearner
     from alignlab.generalization._protocol import w2s_seeds
     from alignlab.generalization.methods import make_method
     from alignlab.models import load_model
@@ -81,16 +71,26 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
 
     method = make_method(config.method, **config.method_params)  # fail fast on a bad name
     task = load_task(config.task).subset(config.n_examples, seed=0)
-    features, layers, digests = {}, {}, {}
+    features, layers, digests, sizes = {}, {}, {}, {}
     roles = ("weak", "strong") + (("mid",) if config.mid else ())
     for role in roles:
         lm = load_model(getattr(config, role))
         layer = min(lm.n_layers - 1, int(round(config.layer_fraction * (lm.n_layers - 1))))
         acts = task_activations(lm, task, layers=[layer], pooling=config.pooling, progress=False)
         features[role], layers[role], digests[role] = acts[:, 0].float().numpy(), layer, lm.digest
+        sizes[role] = sum(p.numel() for p in lm.model.parameters())
         del lm
-    result = w2s_seeds(features["weak"], features["strong"], task.labels, method, config.seeds,
+    if config.train == "finetune":
+        from alignlab.generalization._finetune import FinetuneLearner
+
+        texts = task.texts()
+        learners = {role: FinetuneLearner(getattr(config, role), texts, features[role], config.finetune)
+                    for role in ("weak", "strong")}
+    else:
+        learners = {role: HeadLearner(features[role], config.head) for role in ("weak", "strong")}
+    result = w2s_seeds(learners["weak"], learners["strong"], task.labels, method, config.seeds,
                        min_gap=config.min_gap, mid_X=features.get("mid"))
-    result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers)
+    result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers,
+                  n_params=sizes)
     return write_run("w2s", config.model_dump(mode="json"), result, root=runs_root,
                      env_extra={"model_digests": digests, "task_fingerprint": task.fingerprint})

@@ -6,7 +6,7 @@
 """
 
 from alignlab.models._capture import capture, find_blocks, resolve_layers
-from alignlab.models._extract import extract, pad_batch, pool
+from alignlab.models._extract import body, extract, pad_batch, pool
 from alignlab.models._load import LoadedModel, default_device, load_model
 from alignlab.models._prepare import PreparedModel, prepare, read_prepared
 from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
@@ -18,6 +18,7 @@ __all__ = [
     "LoadedModel",
     "ModelEntry",
     "PreparedModel",
+    "body",
     "capture",
     "default_device",
     "extract",

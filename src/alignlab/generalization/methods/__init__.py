@@ -1,8 +1,11 @@
 """Transfer methods: how a strong student learns from a weak supervisor's soft labels.
 
-A method sees the student's features on B and the weak soft labels on B — nothing
-else; the ground truth stays in the evaluator. Each method is one file; the registry
-records the arguments an instance was built with, so a result can say what ran.
+A method says *what* the student learns from — which rows of B, which targets, which
+loss — and never *how* it is trained: a learner (a head on frozen activations, or the
+fine-tuned model itself) does that, so every method runs in both training modes. A
+method sees the strong model's frozen features on B and the weak soft labels on B,
+nothing else; the ground truth stays in the evaluator. Each method is one file; the
+registry records the arguments an instance was built with, so a result says what ran.
 """
 
 from __future__ import annotations
@@ -11,22 +14,42 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from torch import Tensor
 
 from alignlab.errors import UnknownNameError
-from alignlab.generalization._head import LinearHead
 
 
 class TransferMethod(Protocol):
     name: str
     params: dict[str, Any]
+    needs_mid: bool
 
-    def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int) -> LinearHead:
-        """Train a student head on features ``X`` (n, d) from weak soft labels (n,).
+    def targets(self, X: np.ndarray, weak: np.ndarray, seed: int,
+                mid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of B to train on and their soft targets in [0, 1].
 
-        A method with ``needs_mid = True`` also takes ``mid=`` features of an
-        intermediate model on the same rows.
+        ``X``: the strong model's frozen features on B (n, d); ``weak``: weak soft
+        labels (n,); ``mid``: an intermediate model's features, for ``needs_mid``.
         """
         ...
+
+    def loss(self, logits: Tensor, targets: Tensor, step: int, n_steps: int) -> Tensor:
+        """The training objective of one minibatch; ``step`` of ``n_steps`` for schedules."""
+        ...
+
+
+class Method:
+    """Defaults: every row, the weak labels as they are, cross-entropy."""
+
+    needs_mid = False
+
+    def targets(self, X, weak, seed, mid=None):
+        return np.arange(len(weak)), np.asarray(weak, dtype=np.float64)
+
+    def loss(self, logits, targets, step, n_steps):
+        from alignlab.generalization._head import soft_xent
+
+        return soft_xent(logits, targets)
 
 
 METHODS: dict[str, Callable[..., TransferMethod]] = {}

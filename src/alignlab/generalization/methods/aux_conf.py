@@ -12,12 +12,11 @@ every step — not in a jump.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from alignlab.generalization._head import LinearHead, fit_head, soft_xent
-from alignlab.generalization.methods import register_method
+from alignlab.generalization._head import soft_xent
+from alignlab.generalization.methods import Method, register_method
 
 
 def alpha_at(step: int, n_steps: int, alpha_max: float, warmup: float) -> float:
@@ -41,13 +40,9 @@ def aux_conf_loss(logits: Tensor, weak: Tensor, alpha: float) -> Tensor:
 
 
 @register_method("aux_conf")
-class AuxConf:
-    def __init__(self, alpha_max: float = 0.75, warmup: float = 0.2, C: float = 1.0, epochs: int = 60,
-                 lr: float = 1e-2):
-        self.alpha_max, self.warmup, self.C, self.epochs, self.lr = alpha_max, warmup, C, epochs, lr
+class AuxConf(Method):
+    def __init__(self, alpha_max: float = 0.75, warmup: float = 0.2):
+        self.alpha_max, self.warmup = alpha_max, warmup
 
-    def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int) -> LinearHead:
-        def loss(logits: Tensor, y: Tensor, step: int, n_steps: int) -> Tensor:
-            return aux_conf_loss(logits, y, alpha_at(step, n_steps, self.alpha_max, self.warmup))
-
-        return fit_head(X, weak, loss, C=self.C, epochs=self.epochs, lr=self.lr, seed=seed)
+    def loss(self, logits: Tensor, targets: Tensor, step: int, n_steps: int) -> Tensor:
+        return aux_conf_loss(logits, targets, alpha_at(step, n_steps, self.alpha_max, self.warmup))

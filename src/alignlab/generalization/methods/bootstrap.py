@@ -4,15 +4,16 @@ Burns et al. (2023) bootstrap across a ladder of model sizes so each step bridge
 smaller gap. Here the mid model is a head on the mid model's features trained on the
 weak labels; its predictions relabel B for the strong student. The mid labels are
 cross-fitted (trained on one half of B, predicted on the other, and vice versa), since
-in-sample predictions would mostly echo the weak labels back.
+in-sample predictions would mostly echo the weak labels back. The mid model is always a head on
+its frozen features (``C``, ``epochs``, ``lr`` are that head's), in either training mode.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignlab.generalization._head import LinearHead, fit_head
-from alignlab.generalization.methods import register_method
+from alignlab.generalization._head import fit_head
+from alignlab.generalization.methods import Method, register_method
 
 
 def cross_fitted_labels(mid: np.ndarray, weak: np.ndarray, seed: int, C: float, epochs: int,
@@ -28,14 +29,14 @@ def cross_fitted_labels(mid: np.ndarray, weak: np.ndarray, seed: int, C: float, 
 
 
 @register_method("bootstrap")
-class Bootstrap:
+class Bootstrap(Method):
     needs_mid = True
 
     def __init__(self, C: float = 1.0, epochs: int = 60, lr: float = 1e-2):
         self.C, self.epochs, self.lr = C, epochs, lr
 
-    def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int, mid: np.ndarray | None = None) -> LinearHead:
+    def targets(self, X, weak, seed, mid=None):
         if mid is None:
             raise ValueError("bootstrap needs the mid model's features on B (set `mid` in the W2S config)")
         relabelled = cross_fitted_labels(np.asarray(mid), np.asarray(weak), seed, self.C, self.epochs, self.lr)
-        return fit_head(X, relabelled, C=self.C, epochs=self.epochs, lr=self.lr, seed=seed)
+        return np.arange(len(weak)), relabelled

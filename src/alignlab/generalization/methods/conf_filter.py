@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab.generalization._head import LinearHead, fit_head
-from alignlab.generalization.methods import register_method
+from alignlab.generalization.methods import Method, register_method
 
 
 def confident_rows(weak: np.ndarray, keep: float | None, threshold: float | None) -> np.ndarray:
@@ -25,12 +24,10 @@ def confident_rows(weak: np.ndarray, keep: float | None, threshold: float | None
 
 
 @register_method("conf_filter")
-class ConfFilter:
-    def __init__(self, keep: float = 0.5, threshold: float | None = None, C: float = 1.0, epochs: int = 60,
-                 lr: float = 1e-2):
-        self.keep, self.threshold, self.C, self.epochs, self.lr = keep, threshold, C, epochs, lr
+class ConfFilter(Method):
+    def __init__(self, keep: float = 0.5, threshold: float | None = None):
+        self.keep, self.threshold = keep, threshold
 
-    def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int) -> LinearHead:
+    def targets(self, X, weak, seed, mid=None):
         rows = confident_rows(weak, self.keep, self.threshold)
-        return fit_head(np.asarray(X)[rows], np.asarray(weak)[rows], C=self.C, epochs=self.epochs,
-                        lr=self.lr, seed=seed)
+        return rows, np.asarray(weak, dtype=np.float64)[rows]

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab.generalization._head import LinearHead, fit_head
-from alignlab.generalization.methods import register_method
+from alignlab.generalization.methods import Method, register_method
 
 
 def smooth_labels(X: np.ndarray, weak: np.ndarray, k: int, self_weight: float) -> np.ndarray:
@@ -32,10 +31,9 @@ def smooth_labels(X: np.ndarray, weak: np.ndarray, k: int, self_weight: float) -
 
 
 @register_method("knn_smooth")
-class KnnSmooth:
-    def __init__(self, k: int = 15, self_weight: float = 0.3, C: float = 1.0, epochs: int = 60, lr: float = 1e-2):
-        self.k, self.self_weight, self.C, self.epochs, self.lr = k, self_weight, C, epochs, lr
+class KnnSmooth(Method):
+    def __init__(self, k: int = 15, self_weight: float = 0.3):
+        self.k, self.self_weight = k, self_weight
 
-    def fit_student(self, X: np.ndarray, weak: np.ndarray, seed: int) -> LinearHead:
-        smoothed = smooth_labels(X, weak, self.k, self.self_weight)
-        return fit_head(X, smoothed, C=self.C, epochs=self.epochs, lr=self.lr, seed=seed)
+    def targets(self, X, weak, seed, mid=None):
+        return np.arange(len(weak)), smooth_labels(X, weak, self.k, self.self_weight)
