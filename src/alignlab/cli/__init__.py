@@ -20,4 +20,4 @@ app.add_typer(cache.app, name="cache", help="The activation cache: list and clea
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
 app.command("demo")(demo.demo)
 app.command("elicit")(elicit.elicit)
-app.command("w2s")(w2s.w2s)
+app.add_typer(w2s.app, name="w2s", help="Weak-to-strong: one experiment, or `w2s sweep` for a grid.")
