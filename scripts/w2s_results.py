@@ -11,11 +11,18 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-TASKS = ["sarcasm", "fever", "strategyqa", "sports_understanding"]
-PAIRS = [("minilm-l6", "smollm2-135m"), ("minilm-l6", "gemma3-270m"), ("smollm2-135m", "gemma3-270m")]
-MID = {("minilm-l6", "gemma3-270m"): "smollm2-135m"}
-METHODS = ["xent", "aux_conf", "conf_filter", "bootstrap", "knn_smooth"]
-MAX_UNDEFINED = 1  # PGR is shown only where at least 4 of 5 seeds have a real weak-to-ceiling gap
+from alignlab.generalization import W2SSweepConfig
+from alignlab.generalization._plots import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
+
+# The ladder: minilm-l6 (22M) < smollm2-135m < gemma3-270m < qwen2.5-coder-0.5b (`make qwen`).
+SWEEP = W2SSweepConfig(
+    pairs=(("minilm-l6", "smollm2-135m"), ("minilm-l6", "gemma3-270m"), ("minilm-l6", "qwen2.5-coder-0.5b"),
+           ("smollm2-135m", "gemma3-270m"), ("smollm2-135m", "qwen2.5-coder-0.5b"),
+           ("gemma3-270m", "qwen2.5-coder-0.5b")),
+    mid={"minilm-l6->gemma3-270m": "smollm2-135m", "minilm-l6->qwen2.5-coder-0.5b": "gemma3-270m",
+         "smollm2-135m->qwen2.5-coder-0.5b": "gemma3-270m"},
+)
+METHODS = list(SWEEP.methods)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
@@ -26,15 +33,14 @@ def fmt(e: dict | None, digits: int = 3) -> str:
 
 
 def pgr_cell(summary: dict) -> str:
-    if summary["pgr_undefined_seeds"] > MAX_UNDEFINED or summary["pgr"] is None:
+    if not pgr_is_meaningful(summary):
         return "not meaningful (no gap)"
     return fmt(summary["pgr"], 2)
 
 
 def findings(records: list) -> list[str]:
     """Computed from the records, so the summary cannot drift from the tables."""
-    meaningful = [r for r in records if r.result["summary"]["pgr"] is not None
-                  and r.result["summary"]["pgr_undefined_seeds"] <= MAX_UNDEFINED]
+    meaningful = [r for r in records if pgr_is_meaningful(r.result["summary"])]
     out = [f"- {len(records)} runs; PGR is meaningful (a weak-to-ceiling gap in at least "
            f"{5 - MAX_UNDEFINED} of 5 seeds) in {len(meaningful)} of them:"]
     for r in sorted(meaningful, key=lambda r: -r.result["summary"]["pgr"]["value"]):
@@ -54,7 +60,7 @@ def load_records(runs: Path) -> list:
     from alignlab.store import load_run
 
     newest = {}
-    for path in sorted(runs.glob("w2s-*"), key=lambda p: p.stat().st_mtime):
+    for path in sorted(runs.glob("w2s-[!s]*"), key=lambda p: p.stat().st_mtime):  # not w2s-sweep-*
         try:
             record = load_run(path)
         except FileNotFoundError:
@@ -62,46 +68,12 @@ def load_records(runs: Path) -> list:
         c = record.config
         # One row per experiment: a record written before a config field existed
         # (e.g. `mid`) hashes differently but describes the same run.
+        if c.get("train", "head") != "head" or "n_params" not in record.result:
+            continue  # this page is the head-mode sweep, from records of the current code
         key = (record.result["task"], c["weak"], c["strong"], c.get("mid"), c["method"], tuple(c["seeds"]),
                c.get("n_examples"), c.get("layer_fraction", 0.5), c.get("pooling", "mean"))
         newest[key] = record
     return list(newest.values())
-
-
-def plot(records: list, path: Path) -> None:
-    from alignlab.report import save_figure, subplots
-
-    tasks = sorted({r.result["task"].split("[")[0] for r in records})
-    fig, axes = subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), dpi=110, squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        rows = [r for r in records if r.result["task"].startswith(task)]
-        pairs = sorted({(r.config["weak"], r.config["strong"]) for r in rows})
-        for j, method in enumerate(METHODS):
-            xs, ys, lo, hi = [], [], [], []
-            for i, pair in enumerate(pairs):
-                hit = [r for r in rows if (r.config["weak"], r.config["strong"]) == pair and r.config["method"] == method]
-                p = hit[0].result["summary"]["pgr"] if hit else None
-                if (p is None or p["value"] is None or not math.isfinite(p["value"])
-                        or hit[0].result["summary"]["pgr_undefined_seeds"] > MAX_UNDEFINED):
-                    continue  # no real gap to recover: flagged in the table, not plotted
-                xs.append(i + (j - 2) * 0.15)
-                ys.append(p["value"])
-                lo.append(p["value"] - p["lo"])
-                hi.append(p["hi"] - p["value"])
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=4, capsize=2, label=method, color=f"C{j}")
-        ax.axhline(0, color="k", lw=0.8)
-        ax.axhline(1, color="k", lw=0.8, ls=":")
-        ax.set_xticks(range(len(pairs)))
-        ax.set_xticklabels([f"{w.split('-')[0]}\n→{s.split('-')[0]}" for w, s in pairs], fontsize=8)
-        ax.set_title(task, fontsize=10)
-        if not ax.lines:
-            ax.text(0.5, 0.5, "ceiling does not beat the weak\nsupervisor: PGR not meaningful",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.3")
-        ax.set_ylim(-1.5, 2.0)
-    axes[0][0].set_ylabel("PGR (mean over seeds, 95% t-CI)")
-    fig.suptitle(f"PGR where at most {MAX_UNDEFINED} of 5 seeds lacks a weak-to-ceiling gap", fontsize=9)
-    axes[0][-1].legend(fontsize=7, loc="upper right")
-    save_figure(fig, path)
 
 
 def render(records: list) -> str:
@@ -126,6 +98,8 @@ def render(records: list) -> str:
         "",
         "![PGR per method](w2s_pgr.png)",
         "",
+        "![Accuracy against strong-model size](w2s_sizes.png)",
+        "",
         "## What the numbers say",
         "",
         *findings(records),
@@ -148,17 +122,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", action="store_true", help="compute missing runs first")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(SWEEP.tasks))
     args = parser.parse_args()
     if args.run:
-        from alignlab.generalization import sweep_w2s
+        from alignlab.generalization import run_w2s_sweep
 
-        sweep_w2s(args.tasks.split(","), PAIRS, METHODS, mid=MID, runs_root=args.runs)
+        record = run_w2s_sweep(SWEEP.model_copy(update={"tasks": tuple(args.tasks.split(","))}), args.runs)
+        print(f"sweep record: {record.path}")
     records = load_records(args.runs)
     if not records:
         raise SystemExit(f"no finished w2s runs under {args.runs}; run with --run")
     DOCS.mkdir(parents=True, exist_ok=True)
-    plot(records, DOCS / "w2s_pgr.png")
+    plot_pgr(records, DOCS / "w2s_pgr.png", METHODS)
+    plot_sizes(records, DOCS / "w2s_sizes.png", method="xent")
     (DOCS / "w2s.md").write_text(render(records))
     print(f"wrote {DOCS / 'w2s.md'} from {len(records)} runs")
 

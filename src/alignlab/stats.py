@@ -78,3 +78,26 @@ def bootstrap_ci(
     a = (1 - level) / 2
     lo, hi = (np.quantile(boots, [a, 1 - a]) if boots.size else (math.nan, math.nan))
     return Estimate(point, float(lo), float(hi), n, level, "bootstrap")
+
+
+def accuracy_ci(correct: np.ndarray, groups: Sequence | None = None, level: float = 0.95,
+                n_boot: int = 2000, seed: int = 0) -> Estimate:
+    """Accuracy of 0/1 ``correct`` with a CI that respects clustering: Wilson when every
+    item is its own group, else a cluster bootstrap that resamples whole groups (items
+    of one group — a country's true and false statement, one question's answers — are
+    not independent, and a per-item interval would be too narrow)."""
+    correct = np.asarray(correct, dtype=float)
+    if correct.size == 0:
+        raise ValueError("accuracy_ci: no items were scored")
+    if groups is None or len(set(groups)) == len(correct):
+        return wilson(int(correct.sum()), len(correct), level)
+    _, cluster = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    hits, sizes = np.bincount(cluster, weights=correct), np.bincount(cluster).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(sizes), size=(n_boot, len(sizes)))
+    boots = hits[draws].sum(1) / sizes[draws].sum(1)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(boots, [a, 1 - a])
+    return Estimate(float(correct.mean()), float(lo), float(hi), len(correct), level,
+                    f"cluster bootstrap over {len(sizes)} groups")
+

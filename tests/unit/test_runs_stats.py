@@ -81,3 +81,20 @@ def test_find_run_sees_finished_runs_only(tmp_path):
     assert find_run("demo", {"a": 1}, tmp_path).result == {"acc": 0.5}
     (rec.path / "result.json").unlink()
     assert find_run("demo", {"a": 1}, tmp_path) is None
+
+
+def test_accuracy_ci_widens_for_clustered_items():
+    import numpy as np
+
+    from alignlab.stats import accuracy_ci, wilson
+
+    rng = np.random.default_rng(0)
+    per_group = rng.random(50) < 0.7  # 50 groups, each answered all-right or all-wrong
+    correct = np.repeat(per_group, 4)  # 200 items, 4 per group
+    groups = np.repeat(np.arange(50), 4)
+    flat = accuracy_ci(correct)  # as if independent
+    clustered = accuracy_ci(correct, groups)
+    assert flat == wilson(int(correct.sum()), 200)
+    assert clustered.value == flat.value and clustered.n == 200 and "50 groups" in clustered.method
+    assert (clustered.hi - clustered.lo) > 1.6 * (flat.hi - flat.lo)  # ~ sqrt(4) wider
+    assert accuracy_ci(correct, np.arange(200)) == flat  # singleton groups: Wilson

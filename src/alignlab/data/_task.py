@@ -123,7 +123,7 @@ class Task:
         groups exist), order preserved; named so its fingerprint differs."""
         if n >= len(self):
             return self
-        keys = self._group_keys()
+        keys = self.group_keys()
         sizes = Counter(keys)
         unique = list(sizes)  # insertion order: deterministic
         chosen, count = set(), 0
@@ -139,9 +139,10 @@ class Task:
     @property
     def n_groups(self) -> int:
         """Distinct groups (an ungrouped example is its own group)."""
-        return len(set(self._group_keys()))
+        return len(set(self.group_keys()))
 
-    def _group_keys(self) -> list[str]:
+    def group_keys(self) -> list[str]:
+        """Each example's group (an ungrouped example is its own group, ``#index``)."""
         return [e.group if e.group is not None else f"#{i}" for i, e in enumerate(self.examples)]
 
     def split(self, seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Splits:
@@ -149,7 +150,7 @@ class Task:
         straddles two parts."""
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
             raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
-        keys = self._group_keys()
+        keys = self.group_keys()
         unique = list(dict.fromkeys(keys))
         if len(unique) < 3:
             raise DataError(f"task {self.name!r} has {len(unique)} groups; a split needs at least 3")

@@ -99,6 +99,7 @@ class FinetuneLearner:
         gen = torch.Generator().manual_seed(seed)
         n_steps, step = c.epochs * -(-len(rows) // c.batch_size), 0
         loss = loss or _xent_loss
+        losses = []
         clf.train()
         for _ in range(c.epochs):
             order = torch.randperm(len(rows), generator=gen).numpy()
@@ -113,9 +114,10 @@ class FinetuneLearner:
                 objective.backward()
                 torch.nn.utils.clip_grad_norm_(clf.parameters(), 1.0)
                 opt.step()
+                losses.append(float(objective.detach()))
                 step += 1
         clf.eval()
-        return FittedModel(clf, encode, self.texts, c.batch_size * 4)
+        return FittedModel(clf, encode, self.texts, c.batch_size * 4, losses)
 
 
 def _with_lora(trunk: Any, rank: int) -> Any:
@@ -147,8 +149,11 @@ class _Encoder:
 class FittedModel:
     """A fine-tuned classifier; predicts on the task's examples by row index."""
 
-    def __init__(self, clf: _Classifier, encode: _Encoder, texts: list[str], batch_size: int):
+    def __init__(self, clf: _Classifier, encode: _Encoder, texts: list[str], batch_size: int,
+                 losses: list[float]):
         self.clf, self.encode, self.texts, self.batch_size = clf, encode, texts, batch_size
+        self.losses_ = losses
+        """Training loss per step."""
 
     @torch.inference_mode()
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:

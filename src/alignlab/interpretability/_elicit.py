@@ -124,10 +124,11 @@ def _pairs(lm, task, config: ElicitConfig) -> np.ndarray:
     return np.stack(sides, axis=1)
 
 
-def _acc(y_true, y_pred) -> dict:
-    from alignlab.stats import wilson
+def _acc(y_true, y_pred, groups=None) -> dict:
+    """Accuracy with a Wilson CI, or a cluster-bootstrap CI when items share groups."""
+    from alignlab.stats import accuracy_ci
 
-    return wilson(int(np.sum(np.asarray(y_true) == np.asarray(y_pred))), len(y_true)).as_dict()
+    return accuracy_ci(np.asarray(y_true) == np.asarray(y_pred), groups).as_dict()
 
 
 def _sign_mask(y: np.ndarray, train: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -139,7 +140,7 @@ def _sign_mask(y: np.ndarray, train: np.ndarray, k: int, seed: int) -> np.ndarra
     return masked
 
 
-def _sweep(method, acts, y, split, layers, config):
+def _sweep(method, acts, y, groups, split, layers, config):
     """Fit ``method`` at every layer on train; val and test accuracy per layer."""
     from alignlab.interpretability import best_sign_accuracy
 
@@ -158,8 +159,8 @@ def _sweep(method, acts, y, split, layers, config):
             continue
         fitted[layer] = probe
         pred_val, pred_test = probe.predict(X[split.val]), probe.predict(X[split.test])
-        out["val"].append(_acc(y[split.val], pred_val))
-        out["test"].append(_acc(y[split.test], pred_test))
+        out["val"].append(_acc(y[split.val], pred_val, groups[split.val]))
+        out["test"].append(_acc(y[split.test], pred_test, groups[split.test]))
         out["test_best_sign"].append(best_sign_accuracy(y[split.test], pred_test))
     out["fit_seconds"] = time.perf_counter() - start
     scored = [(v["value"], -i) for i, v in enumerate(out["val"]) if v is not None]
@@ -190,7 +191,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     if config.prefix == "misleading":
         task = misleading_prefix(task, split.train, k=config.prefix_shots, seed=config.seed)
     lm = load_model(config.model, dtype=config.dtype)
-    y = task.labels
+    y, groups = task.labels, np.array(task.group_keys())
     layers = _probe_layers(config, lm.n_layers)
     probes = [m for m in config.methods if m != "zeroshot"]
     acts = _pairs(lm, task, config) if probes else None
@@ -204,7 +205,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     }
     best = {}
     for method in probes:
-        result["methods"][method], best[method] = _sweep(method, acts, y, split, layers, config)
+        result["methods"][method], best[method] = _sweep(method, acts, y, groups, split, layers, config)
     zs = None
     if "zeroshot" in config.methods:
         if lm.arch != "causal":
@@ -213,10 +214,10 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
             lp = choice_logprobs(lm, task, max_length=config.max_length)  # (n, 2)
             zs = ZeroShot().fit(lp[split.train])
             result["methods"]["zeroshot"] = {
-                "val": _acc(y[split.val], zs.predict(lp[split.val])),
-                "test": _acc(y[split.test], zs.predict(lp[split.test])),
+                "val": _acc(y[split.val], zs.predict(lp[split.val]), groups[split.val]),
+                "test": _acc(y[split.test], zs.predict(lp[split.test]), groups[split.test]),
                 "test_calibrated": _acc(y[split.test], ZeroShot(calibrate=True).fit(lp[split.train])
-                                        .predict(lp[split.test])),
+                                        .predict(lp[split.test]), groups[split.test]),
             }
             result["methods"]["zeroshot"]["best"] = {"test": result["methods"]["zeroshot"]["test"]}
     if config.transfer:
@@ -245,7 +246,7 @@ def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict
 
     target = load_task(config.transfer).subset(config.n_items, seed=config.seed)
     split = target.split(seed=config.seed, fractions=config.fractions)
-    y = target.labels
+    y, groups = target.labels, np.array(target.group_keys())[split.test]
     acts = _pairs(lm, target, config) if any(b is not None for b in best.values()) else None
     out = {"task": target.name, "task_fingerprint": target.fingerprint, "n_test": len(split.test),
            "methods": {}}
@@ -259,11 +260,11 @@ def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict
         adapted = copy.copy(probe)  # same weights and sign; only the normaliser changes
         adapted.normalizer_ = PairNormalizer(scale=config.scale).fit(X[split.train])
         pred_adapted = adapted.predict(X[split.test])
-        out["methods"][method] = {"layer": layer, "test": _acc(y[split.test], pred),
+        out["methods"][method] = {"layer": layer, "test": _acc(y[split.test], pred, groups),
                                   "test_best_sign": best_sign_accuracy(y[split.test], pred),
-                                  "test_target_norm": _acc(y[split.test], pred_adapted),
+                                  "test_target_norm": _acc(y[split.test], pred_adapted, groups),
                                   "test_target_norm_best_sign": best_sign_accuracy(y[split.test], pred_adapted)}
     if with_zeroshot:
         lp = choice_logprobs(lm, target, split.test, max_length=config.max_length)
-        out["methods"]["zeroshot"] = {"test": _acc(y[split.test], ZeroShot().fit(lp).predict(lp))}
+        out["methods"]["zeroshot"] = {"test": _acc(y[split.test], ZeroShot().fit(lp).predict(lp), groups)}
     return out
