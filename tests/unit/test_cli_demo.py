@@ -34,7 +34,7 @@ def test_demo_end_to_end_on_tiny_model(tmp_home):
     out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "majority" in out.output and "plot:" in out.output and "best layer by validation" in out.output  # (rich wraps titles at 80 columns)
-    run_dirs = list((tmp_home / "runs").iterdir())
+    run_dirs = [p for p in (tmp_home / "runs").iterdir() if p.is_dir()]  # (index.sqlite beside them)
     assert len(run_dirs) == 1
     result = json.loads((run_dirs[0] / "result.json").read_text())
     assert set(result["sweeps"]) == {"tiny-llama", "tiny-bert"}

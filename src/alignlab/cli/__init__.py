@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from alignlab.cli import cache, debate, demo, elicit, models, tasks, w2s
+from alignlab.cli import cache, debate, demo, elicit, models, pipeline, report, run, runs, tasks, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -21,3 +21,7 @@ app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a
 app.command("demo")(demo.demo)
 app.command("elicit")(elicit.elicit)
 app.add_typer(w2s.app, name="w2s", help="Weak-to-strong: one experiment, or `w2s sweep` for a grid.")
+app.add_typer(runs.app, name="runs", help="Run records: list, show and compare them.")
+app.command("run")(run.run)
+app.command("report")(report.report)
+app.command("pipeline")(pipeline.pipeline)

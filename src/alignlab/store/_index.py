@@ -1,0 +1,146 @@
+"""The run index: one SQLite row per run folder, for ``alignlab runs list|show|compare``.
+
+The run folders are the truth; ``runs/index.sqlite`` is a cache of what they hold (kind,
+status, timings, headline numbers), updated whenever a run is written and rebuildable
+from the folders at any time (``rebuild_index``). It runs in WAL mode with a busy
+timeout, and every write is one ``BEGIN IMMEDIATE`` transaction, so any number of
+processes (local workers, Ray workers on one filesystem) can write at once: a writer
+waits for the lock instead of failing, and readers never see half a write.
+
+Statuses: ``running`` (started, nothing written yet — or killed without a trace),
+``finished`` (``result.json``), ``failed`` (``error.json``: the run raised, timed out,
+ran out of memory or was cancelled).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+INDEX_NAME = "index.sqlite"
+_BUSY_MS = 60_000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    seconds REAL,
+    executor TEXT,
+    pid INTEGER,
+    commit_sha TEXT,
+    config TEXT NOT NULL,
+    summary TEXT,
+    error TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_kind ON runs(kind);
+"""
+COLUMNS = ("id", "kind", "status", "started", "finished", "seconds", "executor", "pid", "commit_sha",
+           "config", "summary", "error", "updated")
+
+
+def index_path(root: str | Path) -> Path:
+    return Path(root) / INDEX_NAME
+
+
+@contextlib.contextmanager
+def connect(root: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection to ``root``'s index (created on first use), closed on exit."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(index_path(root), timeout=_BUSY_MS / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        # WAL: readers do not block the writer nor see its partial transaction.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        conn.row_factory = sqlite3.Row
+        yield conn
+    finally:
+        conn.close()
+
+
+def upsert(root: str | Path, row: dict[str, Any]) -> None:
+    """Insert or update one run's row; keys not given keep their stored value."""
+    row = {k: (json.dumps(v, sort_keys=True) if k in ("config", "summary") and not isinstance(v, str)
+               and v is not None else v) for k, v in row.items()}
+    row["updated"] = time.time()
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown index columns {sorted(unknown)}")
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    updates = ", ".join(f"{c}=excluded.{c}" for c in row if c != "id")
+    with connect(root) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+                         tuple(row.values()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("config", "summary"):
+        out[key] = json.loads(out[key]) if out[key] else None
+    return out
+
+
+def query(root: str | Path, kind: str | None = None, status: str | None = None,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows, newest first, optionally filtered by kind and status."""
+    if not index_path(root).exists():
+        return []
+    where, args = [], []
+    if kind:
+        where.append("kind = ?")
+        args.append(kind)
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY COALESCE(finished, started, updated) DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    with connect(root) as conn:
+        return [_decode(r) for r in conn.execute(sql, args)]
+
+
+def lookup(root: str | Path, run: str) -> list[dict[str, Any]]:
+    """Rows whose id is ``run`` or starts with it (or whose hash part does)."""
+    if not index_path(root).exists():
+        return []
+    with connect(root) as conn:
+        exact = conn.execute("SELECT * FROM runs WHERE id = ?", (run,)).fetchall()
+        if exact:
+            return [_decode(r) for r in exact]
+        rows = conn.execute("SELECT * FROM runs WHERE id LIKE ? OR id LIKE ?",
+                            (f"{run}%", f"%-{run}%")).fetchall()
+        return [_decode(r) for r in rows]
+
+
+def delete_missing(root: str | Path, present: set[str]) -> int:
+    """Drop rows whose folder is gone; returns how many."""
+    with connect(root) as conn:
+        ids = {r["id"] for r in conn.execute("SELECT id FROM runs")}
+        gone = sorted(ids - present)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("DELETE FROM runs WHERE id = ?", [(g,) for g in gone])
+        conn.execute("COMMIT")
+    return len(gone)
+
+
+def integrity(root: str | Path) -> str:
+    """SQLite's own integrity check: ``"ok"`` for a sound database."""
+    with connect(root) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
