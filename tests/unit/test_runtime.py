@@ -145,6 +145,38 @@ def test_resume_after_a_killed_sweep_loses_no_finished_run(tmp_home):
     assert all(r["status"] == "finished" for r in _rows(root).values() if r["kind"] == "trivial")
 
 
+def test_ctrl_c_stops_a_local_sweep_cleanly(tmp_home):
+    root = tmp_home / "runs"
+    spec_path = tmp_home / "sweep.yaml"
+    spec_path.write_text(yaml.safe_dump({"kind": "trivial", "seconds": 20.0, "sweep": {"seed": [0, 1, 2]}}))
+    cli = [sys.executable, "-m", "alignlab.cli", "run", str(spec_path), "--executor", "local", "--workers", "2"]
+
+    def session_with_default_sigint():  # a background child may inherit SIGINT ignored
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(cli, env={**os.environ, "ALIGNLAB_RUNS": str(root)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=session_with_default_sigint)
+    try:
+        deadline = time.time() + 60
+        while len([r for r in _rows(root).values() if r["status"] == "running"]) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        workers = [r["pid"] for r in _rows(root).values() if r["status"] == "running"]
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out
+    rows = _rows(root).values()
+    assert sorted(r["status"] for r in rows) == ["failed", "failed"]  # the third never started
+    assert all(r["error"] == "cancelled (interrupted)" for r in rows)
+    time.sleep(0.2)
+    for pid in workers:  # no orphaned worker left running
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 _WRITER = """
 import sys
 from alignlab.store import write_run

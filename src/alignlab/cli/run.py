@@ -38,8 +38,14 @@ def run(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("runs", total=n)
-        result = run_spec(loaded, executor=executor, on_done=lambda o: progress.advance(bar), workers=workers,
-                          timeout_s=timeout, memory_gb=memory_gb, address=address, num_cpus=num_cpus)
+        try:
+            result = run_spec(loaded, executor=executor, on_done=lambda o: progress.advance(bar), workers=workers,
+                              timeout_s=timeout, memory_gb=memory_gb, address=address, num_cpus=num_cpus)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print("[yellow]interrupted[/]: running runs were stopped and recorded as cancelled; "
+                          "finished runs are kept — run the spec again to resume")
+            raise typer.Exit(130) from None
     table = Table(title=f"{loaded.kind}: {n} run(s)")
     for col in ("run", "status", "seconds", "note"):
         table.add_column(col)

@@ -55,11 +55,12 @@ def aggregate(spec: Spec, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]
         key_axes = {k: v for k, v in axes.items() if k != "seed"}
         group = groups.setdefault(json.dumps(key_axes, sort_keys=True),
                                   {"axes": key_axes, "runs": [], "failed": [], "values": {}})
-        if out["status"] != "finished":
+        result_path = Path(out["path"]) / "result.json"
+        if out["status"] != "finished" or not result_path.exists():  # (deleted since: not counted as done)
             group["failed"].append(out["id"])
             continue
         group["runs"].append(out["id"])
-        result = json.loads((Path(out["path"]) / "result.json").read_text())
+        result = json.loads(result_path.read_text())
         for name, value in headline(result).items():
             v = value["value"] if isinstance(value, dict) else value
             if isinstance(v, (int, float)):
