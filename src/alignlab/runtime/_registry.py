@@ -120,6 +120,8 @@ def run_audit_record(config, runs_root=None):
 
 register_spec("w2s", "alignlab.generalization:W2SConfig", "alignlab.runtime._registry:run_w2s_record",
               "Weak-to-strong: weak supervisor, student, ceiling and PGR over seeds.")
+register_spec("w2s-sweep", "alignlab.generalization:W2SSweepConfig", "alignlab.generalization:run_w2s_sweep",
+              "A grid of weak-to-strong experiments (tasks x model pairs x methods) with PGR figures.")
 register_spec("elicit", "alignlab.interpretability._elicit:ElicitConfig",
               "alignlab.runtime._registry:run_elicit_record",
               "Truth probes (logistic, mass-mean, CCS, CRC, zero-shot) per layer on one model and task.")
