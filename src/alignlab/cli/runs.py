@@ -57,7 +57,7 @@ def list_runs(
         table.add_column(col, overflow="fold")
     for r in rows:
         when = r["finished"] or r["started"]
-        head = "; ".join(f"{k}={_fmt(v)}" for k, v in list((r["summary"] or {}).items())[:3])
+        head = "; ".join(f"{k}={_fmt(v)}" for k, v in list((r["summary"] or {}).items())[:4])
         color = {"finished": "green", "failed": "red"}.get(r["status"], "yellow")
         table.add_row(r["id"], f"[{color}]{r['status']}[/]",
                       time.strftime("%m-%d %H:%M", time.localtime(when)) if when else "",
@@ -130,7 +130,9 @@ def compare(a: str = typer.Argument(..., help="First run."), b: str = typer.Argu
         va, vb = heads[0].get(key), heads[1].get(key)
         xa = va.get("value") if isinstance(va, dict) else va
         xb = vb.get("value") if isinstance(vb, dict) else vb
-        diff = f"{xb - xa:+.3f}" if isinstance(xa, (int, float)) and isinstance(xb, (int, float)) else ""
+        diff = ""
+        if isinstance(xa, (int, float)) and isinstance(xb, (int, float)):
+            diff = f"{xb - xa:+d}" if isinstance(xa, int) and isinstance(xb, int) else f"{xb - xa:+.3f}"
         table.add_row(key, _fmt(va), _fmt(vb), diff)
     console.print(table)
 

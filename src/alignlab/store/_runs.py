@@ -244,10 +244,10 @@ def headline(result: dict[str, Any], max_items: int = 24) -> dict[str, Any]:
         for key, value in node.items():
             walk(value, f"{prefix}.{key}" if prefix else str(key), depth - 1)
 
+    walk(result, "", 4)  # estimates first: they are what a run is for
     for key, value in result.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and len(out) < max_items:
             out[key] = value
-    walk(result, "", 4)
     return out
 
 
