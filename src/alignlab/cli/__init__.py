@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
 from alignlab.cli import cache, debate, demo, elicit, models, pipeline, report, run, runs, tasks, w2s
 
 app = typer.Typer(
@@ -25,3 +26,5 @@ app.add_typer(runs.app, name="runs", help="Run records: list, show and compare t
 app.command("run")(run.run)
 app.command("report")(report.report)
 app.command("pipeline")(pipeline.pipeline)
+app.add_typer(organisms.app, name="organisms", help="Model organisms of misalignment: list and build them.")
+app.command("audit")(audit.audit)

