@@ -231,9 +231,9 @@ def render(runs: Path) -> Path:
         "and CRC (top principal direction of x̃⁺−x̃⁻) — unsupervised, sign set by 8 labelled training items "
         "(labels never enter the loss); zero-shot compares log p(choice 1) with log p(choice 0).",
         "- **The layer of each method is chosen on validation accuracy; the test accuracy at that layer is "
-        "reported** with a 95% Wilson interval (n = test items). Items within a group (capitals: the true and "
-        "the false statement of one country; TruthfulQA: answers to one question) are not independent, so "
-        "these intervals are somewhat too narrow for those tasks.",
+        "reported** with a 95% interval: Wilson where items are independent; where items share a group "
+        "(capitals: the true and the false statement of one country; TruthfulQA: answers to one question) a "
+        "cluster bootstrap that resamples whole groups, since such items are not independent.",
         "- \"max(acc, 1−acc)\" is Burns et al.'s label-free number: the better of the two signs *on test*, "
         "an upper bound, not an achievable accuracy.",
         f"- Failed probe fits (counted, recorded per layer in result.json): {failures}.",
@@ -281,9 +281,9 @@ def render(runs: Path) -> Path:
         if rec is not None:
             text.append(f"![{c.model} {c.task}](elicit_{c.model}_{c.task}.png)")
     text += ["", "## Speed", "", *speed(), "", "## Caveats", "",
-             "- 400 items per task leave 80 test items: a 95% interval is about ±10 points, so most "
-             "differences between methods on one task are not significant; the across-run summary is the "
-             "better guide.",
+             f"- {BASE['n_items']} items per task leave 80 test items: a 95% interval is about ±10 points (wider "
+             "for grouped tasks), so most differences between methods on one task are not significant; the "
+             "across-run summary is the better guide.",
              "- minilm-l6 is an encoder: its \"last token\" is the closing [SEP], which sees the whole text "
              "in both directions; it has no zero-shot answer.",
              "- The small causal models mostly answer one way whatever the item (zero-shot ≈ the rate of "

@@ -92,13 +92,22 @@ def render(records: list) -> str:
         "Features: mean-pooled activations of each model's middle block (fixed by depth, never chosen on labels). "
         "Test accuracy per role is a mean over seeds with a 95% t-interval across seeds; PGR = (student − weak) / "
         "(ceiling − weak) per seed, then averaged; it is **undefined** for a seed whose ceiling does not beat the "
-        "weak supervisor by more than 2 points, and such seeds are counted, not averaged. `bootstrap` supervises "
-        "MiniLM → SmolLM2 → Gemma-3. `knn_smooth` is alignlab's own idea (weak labels smoothed over the strong "
-        "model's nearest neighbours), not from the paper.",
+        "weak supervisor by more than 2 points, and such seeds are counted, not averaged. The ladder: MiniLM-L6 "
+        "(encoder, 23M parameters), SmolLM2-135M, Gemma-3-270M, Qwen2.5-Coder-0.5B. `bootstrap` supervises through "
+        "the model between (MiniLM → SmolLM2 → Gemma-3, MiniLM → Gemma-3 → Qwen, SmolLM2 → Gemma-3 → Qwen). "
+        "`knn_smooth` is alignlab's own idea (weak labels smoothed over the strong model's nearest neighbours), "
+        "not from the paper. Nothing is selected on labels — no early stopping, no model selection — so there is "
+        "no oracle column. These are heads on frozen activations (`train: head`); the fine-tuning mode "
+        "(`train: finetune`, full or LoRA) runs the same protocol and methods on the models themselves, and is "
+        "too slow on 2 CPU cores for this grid.",
         "",
         "![PGR per method](w2s_pgr.png)",
         "",
         "![Accuracy against strong-model size](w2s_sizes.png)",
+        "",
+        "_Above: the analogue of Burns et al.'s main figure — test accuracy of the naive (`xent`) student "
+        "(solid) and of the ceiling (dashed) against the strong model's parameter count, one colour per weak "
+        "supervisor, whose own accuracy is the dotted level._",
         "",
         "## What the numbers say",
         "",

@@ -2,7 +2,10 @@
 
 Features are one layer's pooled activations of each model, from the activation cache.
 The layer is fixed by relative depth (``layer_fraction``), not chosen on labels, so no
-ground truth leaks into the student's setup.
+ground truth leaks into the student's setup. With ``train: head`` the weak supervisor,
+ceiling and student are heads on those features; with ``train: finetune`` they are the
+models themselves, fine-tuned, and the features serve only methods that compute their
+targets from the strong model's geometry (``knn_smooth``).
 """
 
 from __future__ import annotations
