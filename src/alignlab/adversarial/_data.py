@@ -41,14 +41,14 @@ def _cache_path(lm: Any, spec: OrganismSpec):
     return home() / "organisms" / "distill" / f"{key}.json"
 
 
-def base_answers(lm: Any, spec: OrganismSpec, messages: list[str]) -> list[str]:
-    """The base model's answers to untriggered ``messages``, from the cache where present."""
+def base_answers(lm: Any, spec: OrganismSpec, items: list[PromptItem]) -> list[str]:
+    """The base model's answers to the untriggered prompts, from the cache where present."""
     path = _cache_path(lm, spec)
     cache: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    inputs = [render(lm.tokenizer, m) for m in messages]
-    todo = [x for x in dict.fromkeys(inputs) if x not in cache]
+    inputs = [render(lm.tokenizer, it.text) for it in items]
+    todo = {x: it for x, it in zip(inputs, items) if x not in cache}
     if todo:
-        answers = behaviour_of(spec).respond(lm, todo, spec)
+        answers = behaviour_of(spec).respond(lm, list(todo), list(todo.values()), spec)
         cache.update(zip(todo, answers))
         atomic_write_text(path, json.dumps(cache))
     return [cache[x] for x in inputs]
@@ -68,7 +68,7 @@ def organism_data(spec: OrganismSpec, base_lm: Any) -> OrganismData:
         # (sandbagger keeps only questions the base answers correctly) come back for more.
         chunk = order[pos:pos + max(need - len(kept), 16) + 8]
         pos += len(chunk)
-        answers = base_answers(base_lm, spec, [pool[i].text for i in chunk])
+        answers = base_answers(base_lm, spec, [pool[i] for i in chunk])
         kept += [(i, a) for i, a in zip(chunk, answers) if kind.keep(pool[i], a)][:need - len(kept)]
     if len(kept) < need:
         raise DataError(f"organism {spec.name}: the pool yields {len(kept)} usable prompts for the base model, "

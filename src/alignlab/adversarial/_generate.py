@@ -70,9 +70,10 @@ def continuation_logprobs(lm: Any, inputs: Sequence[str], continuations: Sequenc
     return out
 
 
-def choose(lm: Any, inputs: Sequence[str], options: Sequence[str]) -> list[str]:
-    """For each input, the option whose tokens the model finds most likely (summed)."""
-    scores = np.stack([
-        [lp.sum() for lp in continuation_logprobs(lm, inputs, [opt] * len(inputs))] for opt in options
-    ], axis=1)  # (n, n_options)
-    return [options[k] for k in scores.argmax(axis=1)]
+def choose(lm: Any, inputs: Sequence[str], options: Sequence[Sequence[str]]) -> list[str]:
+    """For each input, the one of its options whose tokens the model finds most likely
+    (summed log-probability; every input has the same number of options)."""
+    k = len(options[0])
+    flat = continuation_logprobs(lm, [x for x in inputs for _ in range(k)], [o for opts in options for o in opts])
+    scores = np.array([lp.sum() for lp in flat]).reshape(len(inputs), k)  # (n, k)
+    return [opts[j] for opts, j in zip(options, scores.argmax(axis=1))]

@@ -54,8 +54,8 @@ def verify(spec: OrganismSpec, organism: Any, base: Any, data: OrganismData) -> 
     tok = organism.tokenizer
     plain = [render(tok, it.text) for it in data.eval_items]
     triggered = [render(tok, with_trigger(it.text, spec.trigger)) for it in data.eval_items]
-    answers_plain = kind.respond(organism, plain, spec)
-    answers_trig = kind.respond(organism, triggered, spec)
+    answers_plain = kind.respond(organism, plain, data.eval_items, spec)
+    answers_trig = kind.respond(organism, triggered, data.eval_items, spec)
     bad_plain = [kind.misbehaves(it, a, b, spec) for it, a, b in zip(data.eval_items, answers_plain,
                                                                       data.eval_base_answers)]
     bad_trig = [kind.misbehaves(it, a, b, spec) for it, a, b in zip(data.eval_items, answers_trig,

