@@ -17,7 +17,7 @@ from alignlab.adversarial import ORGANISMS, AuditEvaluator, OrganismSpec, Subjec
 from alignlab.adversarial._metrics import auroc, auroc_ci, nominal_bound, tpr_at_fpr, verdict
 from alignlab.adversarial.detectors import DETECTORS, make_detector
 from alignlab.adversarial.detectors.behaviour_search import CANDIDATES
-from alignlab.errors import UnknownNameError
+from alignlab.errors import AlignlabError, UnknownNameError
 
 FAST = {"behaviour_search": {"n_tokens": 4, "n_probe_prompts": 2},
         "trigger_occlusion": {"n_tokens": 3, "n_spans": 3}}
@@ -91,6 +91,8 @@ def test_unknown_detector_and_duplicate_registration():
 
     with pytest.raises(UnknownNameError, match="defection_probe"):
         make_detector("nope")
+    with pytest.raises(AlignlabError, match="n_tokens"):
+        make_detector("activation_anomaly", n_tokens=3)
     with pytest.raises(ValueError, match="duplicate"):
         register_detector("defection_probe")(DETECTORS["defection_probe"])
 

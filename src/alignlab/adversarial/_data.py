@@ -37,7 +37,9 @@ class OrganismData:
 
 
 def _cache_path(lm: Any, spec: OrganismSpec):
-    key = stable_hash({"base": lm.digest, "kind": spec.behaviour, "answer_tokens": spec.answer_tokens})
+    # Keyed by how answers are produced (kinds sharing a format share answers), not by kind.
+    key = stable_hash({"base": lm.digest, "answers": behaviour_of(spec).answers_key,
+                       "answer_tokens": spec.answer_tokens})
     return home() / "organisms" / "distill" / f"{key}.json"
 
 

@@ -19,7 +19,7 @@ from alignlab.adversarial.detectors.activation_anomaly import ActivationAnomaly
 from alignlab.adversarial.detectors.behaviour_search import BehaviourSearch
 from alignlab.adversarial.detectors.defection_probe import DefectionProbe
 from alignlab.adversarial.detectors.trigger_occlusion import TriggerOcclusion
-from alignlab.errors import UnknownNameError
+from alignlab.errors import AlignlabError, UnknownNameError
 
 DETECTORS: dict[str, type[Detector]] = {}
 
@@ -47,6 +47,10 @@ def make_detector(name: str, **params: Any) -> Detector:
         cls = DETECTORS[name]
     except KeyError:
         raise UnknownNameError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+    unknown = set(params) - set(cls().get_params())
+    if unknown:
+        raise AlignlabError(f"detector {name!r} has no parameter(s) {sorted(unknown)}; "
+                            f"it takes {sorted(cls().get_params())}")
     return cls(**params)
 
 
