@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--executors", default="inline,local,ray")
     args = parser.parse_args()
+    import scipy.stats  # noqa: F401 — the sweep record's t-intervals import it once; not an executor's cost
+
     load_before = os.getloadavg()
     results = {name: measure(name, args.n) for name in args.executors.split(",")}
     record = {
