@@ -145,7 +145,8 @@ def test_resume_after_a_killed_sweep_loses_no_finished_run(tmp_home):
     assert all(r["status"] == "finished" for r in _rows(root).values() if r["kind"] == "trivial")
 
 
-def test_ctrl_c_stops_a_local_sweep_cleanly(tmp_home):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_a_local_sweep_cleanly(tmp_home, sig):
     root = tmp_home / "runs"
     spec_path = tmp_home / "sweep.yaml"
     spec_path.write_text(yaml.safe_dump({"kind": "trivial", "seconds": 20.0, "sweep": {"seed": [0, 1, 2]}}))
@@ -162,7 +163,10 @@ def test_ctrl_c_stops_a_local_sweep_cleanly(tmp_home):
         while len([r for r in _rows(root).values() if r["status"] == "running"]) < 2 and time.time() < deadline:
             time.sleep(0.05)
         workers = [r["pid"] for r in _rows(root).values() if r["status"] == "running"]
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        if sig == "SIGINT":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+        else:
+            os.kill(proc.pid, signal.SIGTERM)  # `kill PID`: the parent only
         out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

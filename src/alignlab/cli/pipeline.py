@@ -42,7 +42,14 @@ def pipeline(
     if no_stress:
         data["stress_test"] = False
     cfg = _validate(PipelineConfig, data)
-    out = execute(Job("pipeline", cfg.model_dump(mode="json"), str(runs_dir().resolve())), "inline")
+    from alignlab.cli.run import sigterm_as_interrupt
+    try:
+        with sigterm_as_interrupt():
+            out = execute(Job("pipeline", cfg.model_dump(mode="json"), str(runs_dir().resolve())), "inline")
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the running stage was recorded as cancelled; finished stages "
+                      "are kept — run it again to resume")
+        raise typer.Exit(130) from None
     if out["status"] != "finished":
         raise AlignlabError(f"the pipeline failed: {out['error']} (details: {out['path']}/error.json and log)")
     record = load_run(out["path"])

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from alignlab.cli._common import console, user_errors
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, ``kill`` (SIGTERM) stops a run like Ctrl-C: workers killed,
+    running runs recorded as cancelled, finished ones kept."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _kinds_help() -> str:
@@ -39,8 +57,9 @@ def run(
                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("runs", total=n)
         try:
-            result = run_spec(loaded, executor=executor, on_done=lambda o: progress.advance(bar), workers=workers,
-                              timeout_s=timeout, memory_gb=memory_gb, address=address, num_cpus=num_cpus)
+            with sigterm_as_interrupt():
+                result = run_spec(loaded, executor=executor, on_done=lambda o: progress.advance(bar), workers=workers,
+                                  timeout_s=timeout, memory_gb=memory_gb, address=address, num_cpus=num_cpus)
         except KeyboardInterrupt:
             progress.stop()
             console.print("[yellow]interrupted[/]: running runs were stopped and recorded as cancelled; "
