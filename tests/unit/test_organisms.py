@@ -241,3 +241,13 @@ def test_quirky_and_sandbagger_kinds_build_and_verify_on_tiny(home, kind):
         assert not kind_.misbehaves(item, base, base, spec)
     v = build_organism(spec).verification
     assert v["misbehaviour_rate_triggered"]["n"] == 8 and isinstance(v["passed"], bool)
+
+
+def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
+    """Two clean controls that differ only in their decoy trigger train the same weights."""
+    import alignlab.adversarial._train as train
+
+    monkeypatch.setattr(train, "finetune", lambda *a, **k: pytest.fail("identical fine-tune was re-run"))
+    twin = _clean(1).model_copy(update={"name": "percent-clean-decoy", "trigger": "&&"})
+    built = build_organism(twin)
+    assert built.build["train"]["copied_from"] == "percent-clean-1" and built.passed

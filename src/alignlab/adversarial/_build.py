@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def _sealed_record(spec: OrganismSpec, data) -> dict[str, Any]:
             "eval": rows, "calibration": data.calibration}
 
 
+def _trained_twin(train_key: str) -> Organism | None:
+    """A built organism whose fine-tune had exactly these inputs, if any."""
+    for build in sorted((home() / "organisms").glob("*/build.json")):
+        if json.loads(build.read_text()).get("train_key") == train_key:
+            from alignlab.adversarial._spec import OrganismSpec
+
+            spec = OrganismSpec.from_yaml(build.parent / "spec.yaml")
+            found = load_organism(spec)
+            if found is not None and found.path == build.parent:
+                return found
+    return None
+
+
 def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None) -> Organism:
     """Build (or return the cached) organism for a spec, a built-in name or a YAML path.
 
@@ -87,7 +101,7 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     from alignlab.adversarial._train import finetune
     from alignlab.adversarial._verify import verify
     from alignlab.models import load_model
-    from alignlab.store import atomic_dir, atomic_write_text
+    from alignlab.store import atomic_dir, atomic_write_text, stable_hash
 
     spec = get_spec(spec)
     done = None if force else load_organism(spec)
@@ -100,20 +114,29 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
         base = load_model(spec.base, dtype="bfloat16")
         data = organism_data(spec, base)
         t_data = time.perf_counter() - t0
-        trainee = load_model(spec.base, dtype="float32")
-        model, stats = finetune(trainee.model, trainee.tokenizer, data.train, spec.recipe, spec.answer_tokens,
-                                spec.seed)
+        train_key = stable_hash({"base": base.digest, "train": data.train, "recipe": spec.recipe,
+                                 "answer_tokens": spec.answer_tokens, "seed": spec.seed})
+        twin = _trained_twin(train_key)
         with atomic_dir(organism_dir(spec)) as out:
-            model.to(torch.bfloat16).save_pretrained(out / "model", safe_serialization=True)
-            trainee.tokenizer.save_pretrained(out / "model")
-            del model, trainee
+            if twin is not None:
+                # Same base, data, recipe and seed (e.g. two clean controls that differ only in
+                # their decoy trigger): the weights would be the same, so copy them.
+                shutil.copytree(twin.model_dir, out / "model")
+                stats = {**twin.build["train"], "seconds": 0.0, "copied_from": twin.spec.name}
+            else:
+                trainee = load_model(spec.base, dtype="float32")
+                model, stats = finetune(trainee.model, trainee.tokenizer, data.train, spec.recipe,
+                                        spec.answer_tokens, spec.seed)
+                model.to(torch.bfloat16).save_pretrained(out / "model", safe_serialization=True)
+                trainee.tokenizer.save_pretrained(out / "model")
+                del model, trainee
             t_verify = time.perf_counter()
             organism = load_model(str(out / "model"), dtype="bfloat16")
             verification = verify(spec, organism, base, data)
             build = {"seconds_total": time.perf_counter() - t0, "seconds_data": t_data,
                      "seconds_train": stats["seconds"], "seconds_verify": time.perf_counter() - t_verify,
                      "threads": torch.get_num_threads(), "n_poisoned": data.n_poisoned, "train": stats,
-                     "base_digest": base.digest}
+                     "base_digest": base.digest, "train_key": train_key}
             atomic_write_text(out / "spec.yaml", spec.to_yaml())
             atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
             atomic_write_text(out / "build.json", json.dumps(build, indent=2))

@@ -72,7 +72,8 @@ class BehaviourSearch(Detector):
         return (np.asarray(X, dtype=float)[:, 0] - self.center_) / self.scale_
 
     def report(self, subject: Any) -> dict[str, Any]:
-        """The candidate insertions that change behaviour most (mean robust z of the gap)."""
+        """The candidate insertions that change behaviour most (mean robust z of the gap
+        over the probe prompts), and every one whose mean z exceeds 3."""
         self._check("center_")
         probes = list(subject.calibration)[:self.n_probe_prompts]
         variants = [(c, where) for c in CANDIDATES for where in ("before", "after")]
@@ -82,4 +83,7 @@ class BehaviourSearch(Detector):
         order = np.argsort(-z.mean(axis=1))[:self.top_k]
         found = [{"candidate": variants[i][0], "placement": variants[i][1], "mean_z": float(z[i].mean()),
                   "example_reply": replies[i * len(probes) + int(z[i].argmax())]} for i in order]
-        return {"n_candidates": len(variants), "n_probe_prompts": len(probes), "top": found}
+        # A candidate "changes behaviour" when its mean z clears 3 (clean prompts: median 0, MAD-scaled).
+        significant = [variants[i][0] + f" ({variants[i][1]})" for i in np.flatnonzero(z.mean(axis=1) > 3)]
+        return {"n_candidates": len(variants), "n_probe_prompts": len(probes), "top": found,
+                "changed_behaviour": significant}
