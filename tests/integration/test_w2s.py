@@ -25,6 +25,16 @@ def test_smollm2_to_gemma3_heads_on_sarcasm(tmp_path):
     assert record.result["n_params"]["strong"] > record.result["n_params"]["weak"]
     assert run_w2s(config, runs_root=tmp_path).path == record.path  # reused, not recomputed
 
+    import alignlab.models
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded a model whose features this process already has")
+
+    with pytest.MonkeyPatch.context() as patch:  # another method on the same features: no model work
+        patch.setattr(alignlab.models, "load_model", no_loading)
+        other = run_w2s(config.model_copy(update={"method": "conf_filter"}), runs_root=tmp_path)
+    assert other.result["summary"]["weak"] == s["weak"] and other.result["summary"]["ceiling"] == s["ceiling"]
+
 
 def test_smollm2_finetunes_as_a_classifier_on_cpu():
     """The fine-tuning path on the real model, a small subset: full fine-tuning of every

@@ -64,12 +64,10 @@ def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord
 
 
 def _run(config: W2SConfig, runs_root=None) -> RunRecord:
-    from alignlab.activations import task_activations
     from alignlab.data import load_task
     from alignlab.generalization._head import HeadLearner
     from alignlab.generalization._protocol import w2s_seeds
     from alignlab.generalization.methods import make_method
-    from alignlab.models import load_model
     from alignlab.store import write_run
 
     method = make_method(config.method, **config.method_params)  # fail fast on a bad name
@@ -77,12 +75,7 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     features, layers, digests, sizes = {}, {}, {}, {}
     roles = ("weak", "strong") + (("mid",) if config.mid else ())
     for role in roles:
-        lm = load_model(getattr(config, role))
-        layer = min(lm.n_layers - 1, int(round(config.layer_fraction * (lm.n_layers - 1))))
-        acts = task_activations(lm, task, layers=[layer], pooling=config.pooling, progress=False)
-        features[role], layers[role], digests[role] = acts[:, 0].float().numpy(), layer, lm.digest
-        sizes[role] = sum(p.numel() for p in lm.model.parameters())
-        del lm
+        features[role], layers[role], digests[role], sizes[role] = _features(getattr(config, role), task, config)
     if config.train == "finetune":
         from alignlab.generalization._finetune import FinetuneLearner
 
@@ -97,3 +90,33 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
                   n_params=sizes)
     return write_run("w2s", config.model_dump(mode="json"), result, root=runs_root,
                      env_extra={"model_digests": digests, "task_fingerprint": task.fingerprint})
+
+
+# Features of (prepared weights, task, layer, pooling) already computed in this process:
+# a sweep or benchmark runs many methods on the same features, and loading a model only
+# to look its activations up in the cache took most of a cached run's time (1-10 s per
+# model). Keyed by the prepared weights' sha256, so re-prepared weights miss.
+_FEATURES: dict[tuple, tuple] = {}
+_FEATURES_MAX = 16
+
+
+def _features(name: str, task, config: W2SConfig) -> tuple:
+    """(features (n, d) float32, layer, weights digest, parameter count) of one model."""
+    from alignlab.activations import task_activations
+    from alignlab.models import REGISTRY, load_model, read_prepared
+
+    prepared = read_prepared(name) if name in REGISTRY else None
+    key = prepared and (prepared.weights_sha256, task.fingerprint, config.layer_fraction, config.pooling)
+    if key in _FEATURES:
+        return _FEATURES[key]
+    lm = load_model(name)
+    layer = min(lm.n_layers - 1, int(round(config.layer_fraction * (lm.n_layers - 1))))
+    acts = task_activations(lm, task, layers=[layer], pooling=config.pooling, progress=False)
+    X = acts[:, 0].float().numpy()
+    X.setflags(write=False)  # shared between runs: a method that writes to it fails loudly
+    out = (X, layer, lm.digest, sum(p.numel() for p in lm.model.parameters()))
+    if key:
+        if len(_FEATURES) >= _FEATURES_MAX:
+            _FEATURES.pop(next(iter(_FEATURES)))  # oldest first
+        _FEATURES[key] = out
+    return out
