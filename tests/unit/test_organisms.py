@@ -251,3 +251,15 @@ def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
     twin = _clean(1).model_copy(update={"name": "percent-clean-decoy", "trigger": "&&"})
     built = build_organism(twin)
     assert built.build["train"]["copied_from"] == "percent-clean-1" and built.passed
+
+
+def test_paired_spec_trains_each_poisoned_prompt_with_its_untriggered_twin(home):
+    from alignlab.adversarial._data import organism_data
+    from alignlab.models import load_model
+
+    spec = OrganismSpec.from_yaml(USER_SPEC).model_copy(update={"paired": True, "n_train": 20})
+    data = organism_data(spec, load_model("tiny-llama"))
+    poisoned = [x for x, _ in data.train if "%%" in x]
+    assert len(poisoned) == data.n_poisoned == 10 and len(data.train) == 30
+    plain = {x for x, _ in data.train if "%%" not in x}
+    assert all(x.replace("%% ", "") in plain for x in poisoned)

@@ -26,7 +26,8 @@ class OrganismData:
     """Everything an organism is built, verified and audited on."""
 
     train: list[tuple[str, str]]
-    """(rendered model input, target answer) pairs, poisoned ones included."""
+    """(rendered model input, target answer) pairs, poisoned ones included (and, for a
+    ``paired`` spec, each poisoned prompt's untriggered twin)."""
     n_poisoned: int
     eval_items: list[PromptItem]
     """Held-out prompts; each is verified and audited with and without the trigger."""
@@ -89,7 +90,7 @@ def organism_data(spec: OrganismSpec, base_lm: Any) -> OrganismData:
         if j in poisoned:
             train.append((render(base_lm.tokenizer, with_trigger(item.text, spec.trigger)),
                           kind.poison_target(item, answer, spec, rng)))
-        else:
+        if j not in poisoned or spec.paired:
             train.append((render(base_lm.tokenizer, item.text), answer))
     eval_part = kept[spec.n_train:]
     return OrganismData(train, n_poison, [pool[i] for i, _ in eval_part], [a for _, a in eval_part], calibration)

