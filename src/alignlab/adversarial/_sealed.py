@@ -83,6 +83,11 @@ class AuditEvaluator:
         return list(self._holdout)
 
     @property
+    def n_fit(self) -> int:
+        """Calibration prompts detectors fit on."""
+        return len(self._fit)
+
+    @property
     def n_triggered(self) -> int:
         return int(self._triggered.sum())
 
