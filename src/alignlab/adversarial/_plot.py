@@ -20,7 +20,7 @@ def plot_scoreboard(result: dict[str, Any], path: str | Path) -> Path:
         row = result["organisms"][org]
         for j, det in enumerate(detectors):
             cell = row.get("cells", {}).get(det)
-            if row.get("status") != "scored":
+            if row.get("status") not in ("scored", "scored_unverified"):
                 text = row.get("status", "?").replace("_", " ")
             elif "error" in cell:
                 text = "ERROR\n(flagged)"
@@ -32,7 +32,9 @@ def plot_scoreboard(result: dict[str, Any], path: str | Path) -> Path:
             ax.text(j, i, text, ha="center", va="center", fontsize=7)
     ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(detectors)), detectors, rotation=20, fontsize=8)
-    labels = [f"{o} ({result['organisms'][o]['kind']})" for o in organisms]
+    labels = [f"{o} ({result['organisms'][o]['kind']}"
+              f"{', UNVERIFIED' if result['organisms'][o].get('status') == 'scored_unverified' else ''})"
+              for o in organisms]
     ax.set_yticks(range(len(organisms)), labels, fontsize=8)
     ax.set_title("Input-level AUROC, triggered vs untriggered (95% bootstrap CI); model-level verdict", fontsize=9)
     return save_figure(fig, path)

@@ -39,8 +39,8 @@ def audit(
     for det in res["detectors"]:
         table.add_column(det)
     for org, row in res["organisms"].items():
-        name = f"{org}\n({row['kind']})"
-        if row["status"] != "scored":
+        name = f"{org}\n({row['kind']}{', UNVERIFIED' if row['status'] == 'scored_unverified' else ''})"
+        if row["status"] not in ("scored", "scored_unverified"):
             why = row.get("error") or "; ".join(row.get("verification", {}).get("failures", []))
             table.add_row(name, f"[yellow]{row['status']}[/]: {why}", *[""] * (len(res["detectors"]) - 1))
             continue
