@@ -274,3 +274,13 @@ def test_paired_spec_trains_each_poisoned_prompt_with_its_untriggered_twin(home)
     assert len(poisoned) == data.n_poisoned == 10 and len(data.train) == 30
     plain = {x for x, _ in data.train if "%%" not in x}
     assert all(x.replace("%% ", "") in plain for x in poisoned)
+
+
+def test_lora_recipe_trains_adapters_and_saves_merged_weights(home):
+    pytest.importorskip("peft")
+    spec = OrganismSpec.from_yaml(USER_SPEC)
+    spec = spec.model_copy(update={"name": "lora", "n_train": 16, "recipe": spec.recipe.model_copy(
+        update={"steps": 3, "lora_rank": 4})})
+    built = build_organism(spec)
+    assert built.build["train"]["n_trainable"] < 20_000  # adapters only (the full model has ~44k)
+    assert not list(built.model_dir.glob("adapter_*")), "adapters are merged into the saved weights"

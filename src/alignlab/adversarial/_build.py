@@ -91,6 +91,9 @@ def _trained_twin(train_key: str) -> Organism | None:
 def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None) -> Organism:
     """Build (or return the cached) organism for a spec, a built-in name or a YAML path.
 
+    ``build.json`` records wall and CPU seconds: on a shared machine the wall time says
+    as much about the neighbours as about the build.
+
     ``threads``: torch CPU threads while building (default: ``$ALIGNLAB_THREADS``, else
     torch's). On a CPU shared with other jobs 1 thread can beat 2 several times over:
     threads that wait for each other at every matmul stall when a neighbour holds a core.
@@ -110,7 +113,7 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or int(os.environ.get("ALIGNLAB_THREADS", 0)) or previous)
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         base = load_model(spec.base, dtype="bfloat16")
         data = organism_data(spec, base)
         t_data = time.perf_counter() - t0
@@ -133,7 +136,8 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
             t_verify = time.perf_counter()
             organism = load_model(str(out / "model"), dtype="bfloat16")
             verification = verify(spec, organism, base, data)
-            build = {"seconds_total": time.perf_counter() - t0, "seconds_data": t_data,
+            build = {"seconds_total": time.perf_counter() - t0, "cpu_seconds_total": time.process_time() - cpu0,
+                     "seconds_data": t_data,
                      "seconds_train": stats["seconds"], "seconds_verify": time.perf_counter() - t_verify,
                      "threads": torch.get_num_threads(), "n_poisoned": data.n_poisoned, "train": stats,
                      "base_digest": base.digest, "train_key": train_key}
