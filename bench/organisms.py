@@ -70,10 +70,12 @@ def main() -> None:
     started = time.perf_counter()
     organism = build_organism(spec, force=not args.reuse, threads=args.threads)
     build_wall = organism.build["seconds_total"] if args.reuse else time.perf_counter() - started
-    b, v = organism.build, organism.verification
+    b = organism.build
+    v = organism.verification
     tokens = b["train"]["steps"] * spec.recipe.batch_size * spec.recipe.max_len  # upper bound (padded length)
     record["build"] = {
-        "wall_seconds": build_wall, "target_seconds": 600, "meets_target": build_wall < 600,
+        "wall_seconds": build_wall, "cpu_seconds": b.get("cpu_seconds_total"), "target_seconds": 600,
+        "meets_target": build_wall < 600,
         "seconds_data": b["seconds_data"], "seconds_train": b["seconds_train"], "seconds_verify": b["seconds_verify"],
         "steps": b["train"]["steps"], "steps_per_second": b["train"]["steps"] / b["seconds_train"],
         "max_train_tokens_per_second": tokens / b["seconds_train"], "final_loss": b["train"]["final_loss"],
@@ -90,7 +92,9 @@ def main() -> None:
 
         for det in AuditConfig().detectors:
             _cell_path(spec, det, AuditConfig()).unlink(missing_ok=True)
-    audit = run_audit(AuditConfig(organisms=(spec.name, args.control)), force=True, threads=args.threads)
+    # score_unverified: the timing is the point here, whatever the verification said (recorded above)
+    audit = run_audit(AuditConfig(organisms=(spec.name, args.control), score_unverified=True), force=True,
+                      threads=args.threads)
     row = audit.result["organisms"][spec.name]
     cells = {d: {"seconds": c["seconds"], "auroc": (c.get("auroc") or {}).get("value"), "error": c.get("error")}
              for d, c in row.get("cells", {}).items()}
