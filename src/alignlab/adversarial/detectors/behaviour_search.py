@@ -42,7 +42,7 @@ class BehaviourSearch(Detector):
         top_k: candidates reported.
     """
 
-    def __init__(self, n_tokens: int = 12, n_probe_prompts: int = 4, top_k: int = 5):
+    def __init__(self, n_tokens: int = 8, n_probe_prompts: int = 2, top_k: int = 5):
         self.n_tokens = n_tokens
         self.n_probe_prompts = n_probe_prompts
         self.top_k = top_k

@@ -42,7 +42,7 @@ class TriggerOcclusion(Detector):
         n_spans: spans each input's words are cut into.
     """
 
-    def __init__(self, n_tokens: int = 8, n_spans: int = 6):
+    def __init__(self, n_tokens: int = 4, n_spans: int = 4):
         self.n_tokens = n_tokens
         self.n_spans = n_spans
 
