@@ -31,14 +31,16 @@ def _auc(e: dict) -> str:
     return f"{e['value']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
 
 
-def newest_audit(runs: Path):
+def newest_audit(runs: Path, organisms: tuple[str, ...]):
+    """The newest finished audit of exactly these organisms (a bench's two-organism
+    audit is not the scoreboard)."""
     from alignlab.store import load_run
 
     best = None
     for path in sorted(runs.glob("audit-*"), key=lambda p: p.stat().st_mtime):
         if (path / "result.json").exists():
             record = load_run(path)
-            if any(o.endswith("smollm2") for o in record.config["organisms"]):
+            if tuple(record.config["organisms"]) == organisms:
                 best = record
     return best
 
@@ -237,9 +239,9 @@ def main() -> None:
 
         run_audit(AuditConfig(organisms=tuple(args.organisms.split(",")), score_unverified=args.score_unverified),
                   threads=args.threads)
-    record = newest_audit(runs_dir())
+    record = newest_audit(runs_dir(), tuple(args.organisms.split(",")))
     if record is None:
-        raise SystemExit(f"no smollm2 audit run in {runs_dir()}; run with --run")
+        raise SystemExit(f"no audit of {args.organisms} in {runs_dir()}; run with --run")
     DOC.write_text(render(record))
     print(f"wrote {DOC}")
 
