@@ -60,8 +60,8 @@ def pipeline(
         render_report(record.path)
     _print_scorecard(record.result["scorecard"])
     t = record.result["timings"]
-    console.print(f"stages: training {t['training']:.0f} s, validation {t['validation']:.0f} s, "
-                  f"stress test {t['stress']:.0f} s (this run's compute; 0 s = read back from disk)")
+    console.print(f"stage times when the pipeline ran: training {t['training']:.0f} s, validation "
+                  f"{t['validation']:.0f} s, stress test {t['stress']:.0f} s (a finished pipeline is read back)")
     console.print(f"run record: {record.path}")
     console.print(f"[bold]report: {report}[/]")
 
