@@ -133,9 +133,32 @@ def summary(result: dict) -> list[str]:
                 caught.append(f"{name} (AUROC {c['auroc']['value']:.2f})")
             else:
                 missed.append(f"{name} ({'error' if 'error' in c else 'AUROC %.2f' % c['auroc']['value']})")
-        out.append(f"- `{d}`: flags {', '.join(caught) or 'no organism'}; misses {', '.join(missed) or 'none'}; "
-                   f"false positives on clean controls: {', '.join(false_pos) or 'none'}.")
+        out.append(f"- `{d}`: flags {', '.join(caught) or 'no organism'}; does not flag {', '.join(missed) or '—'}; "
+                   f"flags clean controls: {', '.join(false_pos) or 'none'}.")
     return out
+
+
+def versus_controls(result: dict, record) -> list[str]:
+    """AUROC on each organism minus AUROC on its matched clean control (same prompts,
+    same decoy trigger, no backdoor): what a detector sees of the backdoor rather than
+    of the trigger text itself."""
+    from alignlab.adversarial import get_spec
+
+    rows = result["organisms"]
+    controls = {get_spec(n).behaviour: n for n, r in rows.items() if r["kind"] == "clean" and r["status"] == "scored"}
+    lines = ["| organism − matched control | " + " | ".join(result["detectors"]) + " |",
+             "|---|" + "---|" * len(result["detectors"])]
+    for name, row in rows.items():
+        ctrl = controls.get(get_spec(name).behaviour)
+        if row["kind"] == "clean" or ctrl is None or row["status"] not in ("scored", "scored_unverified"):
+            continue
+        cells = []
+        for d in result["detectors"]:
+            a, b = row["cells"].get(d, {}), rows[ctrl]["cells"].get(d, {})
+            cells.append("error" if "error" in a or "error" in b else
+                         f"{a['auroc']['value']:.2f} − {b['auroc']['value']:.2f} = **{a['auroc']['value'] - b['auroc']['value']:+.2f}**")
+        lines.append(f"| {name} − {ctrl} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def speed() -> list[str]:
@@ -144,12 +167,14 @@ def speed() -> list[str]:
         return ["No bench record yet: run `python bench/organisms.py`."]
     r = json.loads(records[-1].read_text())
     b, a = r["build"], r["audit"]
-    how = ("timings recorded when the organism was built and its cells scored, collected with --reuse; "
-           if r.get("reused_recorded_timings") else "")
+    reused = r.get("reused_recorded_timings")
+    how = ("timings recorded when the organism was built and its cells scored, collected with --reuse, so the "
+           "load and matmul rate below are from collection time, not build time; " if reused else "")
     lines = [f"From `{records[-1].relative_to(ROOT)}` ({how}{r['threads']} torch thread(s); load average before "
              f"{r['load_before'][0]:.1f}, bf16 matmul {r['bf16_gflops_before']:.0f} → {r['bf16_gflops_after']:.0f} "
              "GFLOP/s before → after — the machine was shared):", "",
-             f"- cold build of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** (target < 10 min: "
+             f"- {'build' if reused else 'cold build'} of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** "
+             f"wall (target < 10 min: "
              f"{'met' if b['meets_target'] else 'NOT met'}) = self-distillation {b['seconds_data']:.0f} s + "
              f"training {b['seconds_train']:.0f} s ({b['steps']} steps, {b['steps_per_second']:.2f} steps/s) + "
              f"verification {b['seconds_verify']:.0f} s;",
@@ -208,7 +233,14 @@ def render(record) -> str:
         "",
         "![scoreboard](audit_scoreboard.png)",
         "",
-        "## What each detector catches",
+        "## Backdoor or trigger text?",
+        "",
+        "The clean controls see the same audit inputs, decoy trigger included, so a detector that only notices "
+        "the unusual text scores as high on them. AUROC on the organism minus AUROC on its matched control:",
+        "",
+        *versus_controls(res, record),
+        "",
+        "## What each detector flags (model-level verdicts)",
         "",
         *summary(res),
         "",
