@@ -63,6 +63,32 @@ def cached_outcome(job: Job) -> dict[str, Any] | None:
     return outcome(job, path, "finished", cached=True) if (path / "result.json").exists() else None
 
 
+class Outcomes:
+    """The outcome of every job of a sweep, in job order, as executors collect them:
+    finished runs answer at once (``todo`` lists the rest), a failure is recorded in
+    the run's folder before it is reported, and ``on_done`` hears each one."""
+
+    def __init__(self, jobs: list[Job], on_done=None):
+        self.jobs, self.on_done = jobs, on_done
+        self.results: list[dict[str, Any] | None] = [None] * len(jobs)
+        self.todo: list[int] = []
+        for i, job in enumerate(jobs):
+            done = cached_outcome(job)
+            if done is None:
+                self.todo.append(i)
+            else:
+                self.finish(i, done)
+
+    def finish(self, i: int, out: dict[str, Any]) -> None:
+        self.results[i] = out
+        if self.on_done:
+            self.on_done(out)
+
+    def fail(self, i: int, reason: str, seconds: float) -> None:
+        record_failure(self.jobs[i], reason)
+        self.finish(i, outcome(self.jobs[i], job_path(self.jobs[i]), "failed", seconds=seconds, error=reason))
+
+
 @contextlib.contextmanager
 def _captured(log_path: Path, redirect_fds: bool) -> Iterator[None]:
     """Send log records (and, in a worker process, everything written to fd 1 and 2 —

@@ -83,27 +83,11 @@ class LocalExecutor:
         worker.conn.close()
 
     def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
-        from alignlab.runtime._job import cached_outcome, job_path, outcome, record_failure
+        from alignlab.runtime._job import Outcomes
 
-        results: list[dict[str, Any] | None] = [None] * len(jobs)
-
-        def finish(i: int, out: dict[str, Any]) -> None:
-            results[i] = out
-            if on_done:
-                on_done(out)
-
-        def fail(i: int, reason: str, seconds: float) -> None:
-            job = jobs[i]
-            record_failure(job, reason)
-            finish(i, outcome(job, job_path(job), "failed", seconds=seconds, error=reason))
-
-        pending = deque()
-        for i, job in enumerate(jobs):  # finished runs answer at once, without a worker
-            done = cached_outcome(job)
-            if done is not None:
-                finish(i, done)
-            else:
-                pending.append(i)
+        outcomes = Outcomes(jobs, on_done)
+        finish, fail = outcomes.finish, outcomes.fail
+        pending = deque(outcomes.todo)  # finished runs answered at once, without a worker
         self._pool = [self._start() for _ in range(min(self.workers, len(pending)))]
         try:
             while pending or any(w.job for w in self._pool):
@@ -144,7 +128,7 @@ class LocalExecutor:
             raise
         finally:
             self._shutdown()
-        return results  # type: ignore[return-value]
+        return outcomes.results  # type: ignore[return-value]
 
     def _shutdown(self) -> None:
         for w in self._pool:

@@ -59,28 +59,12 @@ class RayExecutor:
         return True
 
     def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
-        from alignlab.runtime._job import cached_outcome, job_path, outcome, record_failure
+        from alignlab.runtime._job import Outcomes
 
-        results: list[dict[str, Any] | None] = [None] * len(jobs)
-
-        def finish(i: int, out: dict[str, Any]) -> None:
-            results[i] = out
-            if on_done:
-                on_done(out)
-
-        def fail(i: int, reason: str, seconds: float) -> None:
-            record_failure(jobs[i], reason)
-            finish(i, outcome(jobs[i], job_path(jobs[i]), "failed", seconds=seconds, error=reason))
-
-        todo = []
-        for i, job in enumerate(jobs):
-            done = cached_outcome(job)
-            if done is not None:
-                finish(i, done)
-            else:
-                todo.append(i)
+        outcomes = Outcomes(jobs, on_done)
+        finish, fail, todo = outcomes.finish, outcomes.fail, outcomes.todo
         if not todo:
-            return results  # type: ignore[return-value]
+            return outcomes.results  # type: ignore[return-value]
         ray = import_ray()
         started_here = self._init(ray)
         options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
@@ -116,4 +100,4 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
-        return results  # type: ignore[return-value]
+        return outcomes.results  # type: ignore[return-value]
