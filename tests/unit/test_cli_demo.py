@@ -58,6 +58,9 @@ def test_invalid_options_name_the_field_without_traceback(tmp_path):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("k: [unclosed\n")
     cases.append((["debate", "pixels", "--config", str(bad_yaml)], "cannot read the debate config"))
+    a_list = tmp_path / "list.yaml"
+    a_list.write_text("- seeds\n- 3\n")  # valid YAML, not a mapping of fields
+    cases.append((["pipeline", "--config", str(a_list)], "expected a YAML mapping"))
     for args, expected in cases:
         out = runner.invoke(app, args)
         assert out.exit_code == 2, (args, out.output)

@@ -55,3 +55,23 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def read_config(path, what: str) -> dict:
+    """The fields in a YAML config file (``{}`` without one): unreadable files, broken
+    YAML and non-mappings end in one ``DataError`` naming ``what`` and the file. A run
+    record's ``config.yaml`` can be passed back in: its ``kind`` key is dropped."""
+    import yaml
+
+    from alignlab.errors import DataError
+
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(f"cannot read {what} {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"cannot read {what} {path}: expected a YAML mapping of fields, got {type(data).__name__}")
+    data.pop("kind", None)
+    return data

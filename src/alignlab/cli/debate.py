@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from alignlab.cli._common import user_errors
+from alignlab.cli._common import read_config, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,18 +19,9 @@ _FIRST = typer.Option("honest", help="Who reveals the first pixel: honest | liar
 
 
 def _config(config: Optional[Path], **overrides):
-    import yaml
-
-    from alignlab.errors import DataError
     from alignlab.oversight.debate import DebateConfig
 
-    try:
-        base = (yaml.safe_load(config.read_text()) or {}) if config else {}
-    except (OSError, yaml.YAMLError) as err:
-        raise DataError(f"cannot read the debate config {config}: {err}") from None
-    if not isinstance(base, dict):
-        raise DataError(f"{config}: expected a YAML mapping of DebateConfig fields")
-    base.pop("kind", None)  # a run record's config.yaml can be passed back in
+    base = read_config(config, "the debate config")
     judge_epochs = overrides.pop("judge_epochs")
     if judge_epochs is not None:
         base["judge"] = {**base.get("judge", {}), "epochs": judge_epochs}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from alignlab.cli._common import console, user_errors
+from alignlab.cli._common import console, read_config, user_errors
 
 
 @user_errors
@@ -17,9 +17,6 @@ def pipeline(
     no_stress: bool = typer.Option(False, "--no-stress", help="Skip stage 3 (organisms and audit)."),
 ) -> None:
     """Weak-to-strong, truth probes on the student, organisms and audit; prints the report's path."""
-    import yaml
-
-    from alignlab.errors import DataError
     from alignlab.pipeline import PipelineConfig
     from alignlab.runtime._spec import _validate
     from alignlab.errors import AlignlabError
@@ -28,13 +25,7 @@ def pipeline(
     from alignlab.paths import runs_dir
     from alignlab.store import load_run
 
-    data = {}
-    if config is not None:
-        try:
-            data = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise DataError(f"cannot read the pipeline config {config}: {err}") from None
-        data.pop("kind", None)
+    data = read_config(config, "the pipeline config")
     if seeds is not None:
         data["seeds"] = list(range(seeds))
     if n is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
+from alignlab.cli._common import console, read_config, user_errors
 
 app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 
@@ -72,18 +72,9 @@ def sweep(
     n: int = typer.Option(None, help="Examples drawn from each task."),
 ) -> None:
     """Tasks x model pairs x methods (finished runs reused): a table, PGR and size plots."""
-    import yaml
-
     from alignlab.generalization import W2SSweepConfig, run_w2s_sweep
 
-    from alignlab.errors import DataError
-
-    try:
-        data = (yaml.safe_load(config.read_text()) or {}) if config else {}
-    except (OSError, yaml.YAMLError) as e:
-        raise DataError(f"cannot read sweep config {config}: {e}") from e
-    if not isinstance(data, dict):
-        raise DataError(f"sweep config {config} must be a mapping of W2SSweepConfig fields")
+    data = read_config(config, "sweep config")
     if tasks:
         data["tasks"] = _csv(tasks)
     if pairs:
