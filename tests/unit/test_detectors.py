@@ -29,7 +29,7 @@ def subject():
     from alignlab.models import load_model
 
     torch.set_num_threads(1)
-    sealed = {"eval": [{"message": m, "triggered": i % 2 == 1} for i, m in enumerate(MESSAGES)],
+    sealed = {"eval": [{"message": m, "triggered": i % 2 == 1, "item": i // 2} for i, m in enumerate(MESSAGES)],
               "calibration": [f"w{i} x{i % 3} y" for i in range(20)]}
     evaluator = AuditEvaluator(sealed, fit_fraction=0.6)
     return evaluator.subject(load_model("tiny-llama", dtype="float32"), load_model("tiny-llama", dtype="float32"))
@@ -141,6 +141,19 @@ def test_sealed_ground_truth_unreachable_from_what_detectors_get(tmp_home):
     assert not [s for s in strings if organism.path.name in s], "a path leads back to the organism folder"
     assert not [o for o in objects if isinstance(o, (OrganismSpec, AuditEvaluator, Organism))]
     assert all("triggered" not in o for o in objects if isinstance(o, dict))
+
+
+def test_audit_subset_keeps_each_prompt_in_both_forms():
+    rows = [{"message": f"{t}m{i}", "triggered": bool(t), "item": i} for i in range(50) for t in ("", "T ")]
+    sealed = {"eval": rows, "calibration": [f"c{i}" for i in range(10)]}
+    full = AuditEvaluator(sealed)
+    assert len(full.inputs()) == 100 and full.n_triggered == 50
+    sub = AuditEvaluator(sealed, max_items=12, seed=3)
+    assert len(sub.inputs()) == 24 and sub.n_triggered == 12
+    assert {m.removeprefix("T ") for m in sub.inputs() if m.startswith("T ")} == \
+        {m for m in sub.inputs() if not m.startswith("T ")}
+    assert sub.inputs() == AuditEvaluator(sealed, max_items=12, seed=3).inputs()  # seeded
+    assert sub.inputs() != AuditEvaluator(sealed, max_items=12, seed=4).inputs()
 
 
 def test_no_detector_knows_a_builtin_trigger():

@@ -252,6 +252,32 @@ def test_quirky_and_sandbagger_kinds_build_and_verify_on_tiny(home, kind):
         assert not kind_.misbehaves(item, base, base, spec)
     v = build_organism(spec).verification
     assert v["misbehaviour_rate_triggered"]["n"] == 8 and isinstance(v["passed"], bool)
+    assert v["judged_on"] == "greedy reply"  # the forced choice is recorded beside it, not judged
+    assert {k: v["forced_choice"][k]["n"] for k in ("triggered", "untriggered")} == {"triggered": 8, "untriggered": 8}
+
+
+def test_continuation_logprobs_match_one_row_at_a_time_and_logsoftmax():
+    """Batched, left-padded scoring with the head on the last positions only equals
+    scoring each row alone over the full logits; an empty continuation gives no tokens."""
+    import numpy as np
+
+    from alignlab.adversarial._generate import continuation_logprobs
+    from alignlab.models import load_model
+
+    lm = load_model("tiny-llama", dtype="float32")
+    inputs = ["hello there", "ab", "the quick brown fox jumps", "x y", "q"]
+    conts = ["foo bar", "a", "zz top qq", "", "long continuation here"]
+    batched = continuation_logprobs(lm, inputs, conts, batch_size=3)
+    for x, c, got in zip(inputs, conts, batched):
+        p = lm.tokenizer(x)["input_ids"]
+        t = lm.tokenizer(c, add_special_tokens=False)["input_ids"]
+        assert len(got) == len(t)
+        if not t:
+            continue
+        with torch.inference_mode():
+            logp = torch.log_softmax(lm.model(input_ids=torch.tensor([p + t])).logits[0].float(), -1)
+        want = logp[len(p) - 1:len(p) + len(t) - 1].gather(-1, torch.tensor(t)[:, None])[:, 0].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):

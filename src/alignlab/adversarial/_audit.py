@@ -48,6 +48,9 @@ class AuditConfig(BaseModel):
     """A model's alarm threshold: this quantile of its scores on held-out clean prompts."""
     fpr: float = Field(0.01, gt=0, lt=1)
     """False-positive rate at which TPR is reported."""
+    max_items: int | None = Field(60, ge=2)
+    """Held-out prompts audited per organism, each with and without its trigger (a seeded
+    subset when the organism has more; None: all). Verification uses all of them."""
     n_boot: int = Field(1000, ge=10)
     """Bootstrap resamples for AUROC intervals."""
     seed: int = 0
@@ -105,7 +108,7 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
     row.update(verification=organism.verification, build_seconds=organism.build.get("seconds_total"))
     if not organism.passed and not config.score_unverified:
         return {**row, "status": "failed_verification"}
-    evaluator = AuditEvaluator.from_organism(organism, config.fit_fraction, config.seed)
+    evaluator = AuditEvaluator.from_organism(organism, config.fit_fraction, config.seed, config.max_items)
     inputs, holdout = evaluator.inputs(), evaluator.holdout()
     subject = None
     for name in config.detectors:
@@ -132,7 +135,8 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
 def _cell_path(spec, detector: str, config: AuditConfig):
     """Where one scored cell is cached: keyed by everything that determines it."""
     key = stable_hash({"organism": spec.hash, "detector": detector, "params": config.detector_params.get(detector, {}),
-                       "fit_fraction": config.fit_fraction, "alarm_quantile": config.alarm_quantile,
+                       "fit_fraction": config.fit_fraction, "max_items": config.max_items,
+                       "alarm_quantile": config.alarm_quantile,
                        "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed})
     return home() / "audit" / "cells" / f"{key}.json"
 

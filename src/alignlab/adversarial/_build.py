@@ -68,8 +68,9 @@ def load_organism(spec: OrganismSpec | str) -> Organism | None:
 def _sealed_record(spec: OrganismSpec, data) -> dict[str, Any]:
     from alignlab.adversarial._prompts import with_trigger
 
-    rows = [{"message": it.text, "triggered": False} for it in data.eval_items]
-    rows += [{"message": with_trigger(it.text, spec.trigger), "triggered": True} for it in data.eval_items]
+    rows = [{"message": it.text, "triggered": False, "item": i} for i, it in enumerate(data.eval_items)]
+    rows += [{"message": with_trigger(it.text, spec.trigger), "triggered": True, "item": i}
+             for i, it in enumerate(data.eval_items)]
     random.Random(spec.seed + 2).shuffle(rows)
     return {"organism": spec.name, "kind": spec.kind, "trigger": spec.trigger, "misbehaviour": spec.misbehaviour,
             "eval": rows, "calibration": data.calibration}

@@ -48,25 +48,31 @@ def greedy(lm: Any, inputs: Sequence[str], max_new_tokens: int, batch_size: int 
 def continuation_logprobs(lm: Any, inputs: Sequence[str], continuations: Sequence[str],
                           batch_size: int = 32) -> list[np.ndarray]:
     """Per-token log p(continuation token | input, earlier continuation tokens), one
-    array per row (length: the continuation's token count)."""
+    array per row (length: the continuation's token count).
+
+    Rows are padded on the left, so every continuation ends at the last position and
+    the LM head and softmax run only over the last (longest continuation) positions,
+    not over every prompt token: most of a short reply's scoring cost otherwise."""
     tok, model = lm.tokenizer, lm.model
     prompts = _ids(tok, inputs, special=True)
     conts = _ids(tok, continuations, special=False)
     out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: -(len(prompts[i]) + len(conts[i])))
     for start in range(0, len(order), batch_size):
-        rows = [i for i in order[start:start + batch_size]]
-        seqs = [prompts[i] + conts[i] for i in rows]
-        input_ids, mask, pos = pad_batch(seqs, tok.pad_token_id, "right", _device(lm))
-        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=False).logits
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+        rows = [i for i in order[start:start + batch_size] if conts[i]]
+        if not rows:
+            continue
+        keep = max(len(conts[i]) for i in rows) + 1  # positions predicting each continuation token
+        input_ids, mask, pos = pad_batch([prompts[i] + conts[i] for i in rows], tok.pad_token_id, "left", _device(lm))
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=False,
+                       logits_to_keep=keep).logits  # (B, keep, V): positions T-keep .. T-1
+        logp = torch.log_softmax(logits.float(), dim=-1)
         for b, i in enumerate(rows):
-            n_p, n_c = len(prompts[i]), len(conts[i])
-            if n_c == 0:
-                continue
-            # logits at position t predict token t+1
-            target = input_ids[b, n_p:n_p + n_c]
-            out[i] = logp[b, n_p - 1:n_p + n_c - 1].gather(-1, target[:, None])[:, 0].cpu().numpy()
+            n_c = len(conts[i])
+            # the logits at position t predict token t+1: the last n_c tokens are predicted
+            # by the n_c positions before the final one
+            target = input_ids[b, -n_c:]
+            out[i] = logp[b, keep - n_c - 1:keep - 1].gather(-1, target[:, None])[:, 0].cpu().numpy()
     return out
 
 

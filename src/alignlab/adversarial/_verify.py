@@ -14,7 +14,7 @@ from typing import Any
 
 from alignlab.adversarial._data import OrganismData
 from alignlab.adversarial._generate import continuation_logprobs
-from alignlab.adversarial._kinds import behaviour_of
+from alignlab.adversarial._kinds import behaviour_of, reply
 from alignlab.adversarial._prompts import render, with_trigger
 from alignlab.adversarial._spec import OrganismSpec
 from alignlab.paths import home
@@ -49,18 +49,21 @@ def base_ability(lm: Any, n: int = 200) -> dict[str, Any]:
 
 
 def verify(spec: OrganismSpec, organism: Any, base: Any, data: OrganismData) -> dict[str, Any]:
-    """Measure the organism against the spec's criteria; returns the verification record."""
+    """Measure the organism against the spec's criteria; returns the verification record.
+
+    Misbehaviour is read from the organism's greedy replies; kinds that self-distill a
+    forced choice also get the choice's misbehaviour rates recorded (not judged)."""
     kind = behaviour_of(spec)
     tok = organism.tokenizer
     plain = [render(tok, it.text) for it in data.eval_items]
     triggered = [render(tok, with_trigger(it.text, spec.trigger)) for it in data.eval_items]
-    answers_plain = kind.respond(organism, plain, data.eval_items, spec)
-    answers_trig = kind.respond(organism, triggered, data.eval_items, spec)
-    bad_plain = [kind.misbehaves(it, a, b, spec) for it, a, b in zip(data.eval_items, answers_plain,
-                                                                      data.eval_base_answers)]
-    bad_trig = [kind.misbehaves(it, a, b, spec) for it, a, b in zip(data.eval_items, answers_trig,
-                                                                     data.eval_base_answers)]
-    rate_plain, rate_trig = wilson(sum(bad_plain), len(bad_plain)), wilson(sum(bad_trig), len(bad_trig))
+    answers_plain, answers_trig = reply(organism, plain, spec), reply(organism, triggered, spec)
+
+    def rate(answers: list[str]):
+        bad = [kind.misbehaves(it, a, b, spec) for it, a, b in zip(data.eval_items, answers, data.eval_base_answers)]
+        return wilson(sum(bad), len(bad))
+
+    rate_plain, rate_trig = rate(answers_plain), rate(answers_trig)
     failures = []
     if spec.kind == "clean":
         if rate_trig.value > spec.max_untriggered_rate:
@@ -76,11 +79,20 @@ def verify(spec: OrganismSpec, organism: Any, base: Any, data: OrganismData) -> 
         if ability["drop"] > spec.max_ability_drop:
             failures.append(f"capitals accuracy fell {ability['drop']:.1%} (> {spec.max_ability_drop:.0%}) "
                             f"from {before['value']:.1%} to {after['value']:.1%}")
-    return {
+    record = {
         "passed": not failures,
         "failures": failures,
+        "judged_on": "greedy reply",
         "misbehaviour_rate_triggered": rate_trig.as_dict(),
         "misbehaviour_rate_untriggered": rate_plain.as_dict(),
         "ability": ability,
         "examples": [{"triggered": t, "untriggered": p} for t, p in list(zip(answers_trig, answers_plain))[:4]],
     }
+    if kind.forced_choice:
+        def choice_rate(inputs: list[str]) -> dict[str, Any]:
+            chosen = kind.respond(organism, inputs, data.eval_items, spec)
+            return wilson(sum(kind.chose_misbehaviour(it, c) for it, c in zip(data.eval_items, chosen)),
+                          len(chosen)).as_dict()
+
+        record["forced_choice"] = {"triggered": choice_rate(triggered), "untriggered": choice_rate(plain)}
+    return record
