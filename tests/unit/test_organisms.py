@@ -288,6 +288,12 @@ def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
     twin = _clean(1).model_copy(update={"name": "percent-clean-decoy", "trigger": "&&"})
     built = build_organism(twin)
     assert built.build["train"]["copied_from"] == "percent-clean-1" and built.passed
+    # a new BUILD_VERSION re-verifies under a new hash, still copying the trained weights
+    import alignlab.adversarial._spec as spec_module
+
+    monkeypatch.setattr(spec_module, "BUILD_VERSION", spec_module.BUILD_VERSION + 1)
+    rebuilt = build_organism(twin)
+    assert rebuilt.path != built.path and rebuilt.build["train"]["copied_from"] in ("percent-clean-1", twin.name)
 
 
 def test_paired_spec_trains_each_poisoned_prompt_with_its_untriggered_twin(home):

@@ -76,16 +76,14 @@ def _sealed_record(spec: OrganismSpec, data) -> dict[str, Any]:
             "eval": rows, "calibration": data.calibration}
 
 
-def _trained_twin(train_key: str) -> Organism | None:
-    """A built organism whose fine-tune had exactly these inputs, if any."""
+def _trained_twin(train_key: str) -> tuple[Path, dict[str, Any]] | None:
+    """(folder, build record) of a built organism whose fine-tune had exactly these
+    inputs, if any: any complete folder, whatever its spec (another name, an older
+    ``BUILD_VERSION``), since the weights depend only on what ``train_key`` covers."""
     for build in sorted((home() / "organisms").glob("*/build.json")):
-        if json.loads(build.read_text()).get("train_key") == train_key:
-            from alignlab.adversarial._spec import OrganismSpec
-
-            spec = OrganismSpec.from_yaml(build.parent / "spec.yaml")
-            found = load_organism(spec)
-            if found is not None and found.path == build.parent:
-                return found
+        record = json.loads(build.read_text())
+        if record.get("train_key") == train_key and (build.parent / "verification.json").exists():
+            return build.parent, record
     return None
 
 
@@ -125,8 +123,11 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
             if twin is not None:
                 # Same base, data, recipe and seed (e.g. two clean controls that differ only in
                 # their decoy trigger): the weights would be the same, so copy them.
-                shutil.copytree(twin.model_dir, out / "model")
-                stats = {**twin.build["train"], "seconds": 0.0, "copied_from": twin.spec.name}
+                shutil.copytree(twin[0] / "model", out / "model")
+                import yaml
+
+                stats = {**twin[1]["train"], "seconds": 0.0, "copied_from_dir": twin[0].name,
+                         "copied_from": yaml.safe_load((twin[0] / "spec.yaml").read_text()).get("name")}
             else:
                 trainee = load_model(spec.base, dtype="float32")
                 model, stats = finetune(trainee.model, trainee.tokenizer, data.train, spec.recipe,
