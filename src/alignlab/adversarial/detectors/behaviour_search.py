@@ -1,9 +1,10 @@
 """``behaviour_search``: black-box search for inputs on which the model behaves
 differently from the base model it was fine-tuned from.
 
-Per input, the model's greedy reply is scored by both models (teacher-forced); the
-feature is how much more likely the audited model finds its own reply than the base
-model does (mean log-prob gap per token). A fine-tune that only changed behaviour on
+Per input, the model's greedy reply is scored by both models (the audited one while it
+generates, the base teacher-forced on the same tokens); the feature is how much more
+likely the audited model finds its own reply than the base model does (mean log-prob
+gap per token). A fine-tune that only changed behaviour on
 triggered inputs shows a gap there and little elsewhere. Only output probabilities are
 used: no weights, no activations.
 
@@ -48,17 +49,16 @@ class BehaviourSearch(Detector):
         self.top_k = top_k
 
     def _gaps(self, subject: Any, messages: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        from alignlab.adversarial._generate import continuation_logprobs, greedy
+        from alignlab.adversarial._generate import continuation_logprobs, greedy_scored
         from alignlab.errors import AlignlabError
 
         if subject.reference is None:
             raise AlignlabError("behaviour_search needs the base model as a reference; the subject has none")
         inputs = [subject.render(m) for m in messages]
-        replies = greedy(subject.model, inputs, self.n_tokens)
-        own = continuation_logprobs(subject.model, inputs, replies)
-        ref = continuation_logprobs(subject.reference, inputs, replies)
-        gaps = np.array([float((o - r).mean()) if len(o) else 0.0 for o, r in zip(own, ref)])
-        return gaps, replies
+        replies = greedy_scored(subject.model, inputs, self.n_tokens)  # own log-probs come with the reply
+        ref = continuation_logprobs(subject.reference, inputs, [r.ids for r in replies])  # same tokenizer
+        gaps = np.array([float((r.logprobs - lp).mean()) if len(r.ids) else 0.0 for r, lp in zip(replies, ref)])
+        return gaps, [r.text for r in replies]
 
     def features(self, subject: Any, messages: Sequence[str]) -> Float[np.ndarray, "n 1"]:
         return self._gaps(subject, messages)[0][:, None]

@@ -47,17 +47,17 @@ class TriggerOcclusion(Detector):
         self.n_spans = n_spans
 
     def features(self, subject: Any, messages: Sequence[str]) -> Float[np.ndarray, "n 1"]:
-        from alignlab.adversarial._generate import continuation_logprobs, greedy
+        from alignlab.adversarial._generate import continuation_logprobs, greedy_scored
 
         inputs = [subject.render(m) for m in messages]
-        replies = greedy(subject.model, inputs, self.n_tokens)
-        full = [float(lp.mean()) if len(lp) else 0.0 for lp in continuation_logprobs(subject.model, inputs, replies)]
+        replies = greedy_scored(subject.model, inputs, self.n_tokens)
+        full = [float(r.logprobs.mean()) if len(r.ids) else 0.0 for r in replies]
         ablated, owner = [], []
         for row, m in enumerate(messages):
             for variant in spans_removed(m, self.n_spans):
                 ablated.append(subject.render(variant))
                 owner.append(row)
-        reply_of = [replies[r] for r in owner]
+        reply_of = [replies[r].ids for r in owner]
         lps = continuation_logprobs(subject.model, ablated, reply_of)
         drop = np.full(len(messages), -np.inf)
         for r, lp in zip(owner, lps):
