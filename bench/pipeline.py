@@ -74,7 +74,7 @@ def main() -> None:
         (work / "home" / "models").symlink_to(home() / "models")  # prepared models only
         load = os.getloadavg()
         wall, _ = _run(work, extra)
-        print(f"cold: {wall:.0f} s -> {_record('cold', wall, work, {'load_average_before': load, 'load_average_after': os.getloadavg(), 'note': 'shared 2-core machine: other engineers ran tests and training at the same time'})}")
+        print(f"cold: {wall:.0f} s -> {_record('cold', wall, work, {'load_average_before': load, 'load_average_after': os.getloadavg()})}")
     if args.phase in ("warm", "both"):
         load = os.getloadavg()
         wall, _ = _run(work, extra)
