@@ -98,6 +98,7 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     threads that wait for each other at every matmul stall when a neighbour holds a core.
     """
     import torch
+    import yaml
 
     from alignlab.adversarial._data import organism_data
     from alignlab.adversarial._train import finetune
@@ -124,8 +125,6 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
                 # Same base, data, recipe and seed (e.g. two clean controls that differ only in
                 # their decoy trigger): the weights would be the same, so copy them.
                 shutil.copytree(twin[0] / "model", out / "model")
-                import yaml
-
                 stats = {**twin[1]["train"], "seconds": 0.0, "copied_from_dir": twin[0].name,
                          "copied_from": yaml.safe_load((twin[0] / "spec.yaml").read_text()).get("name")}
             else:

@@ -55,8 +55,8 @@ def greedy_scored(lm: Any, inputs: Sequence[str], max_new_tokens: int, batch_siz
                              do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=eos,
                              output_logits=True, return_dict_in_generate=True)
         new = gen.sequences[:, input_ids.shape[1]:]  # (B, steps)
-        logp = torch.log_softmax(torch.stack(gen.logits, dim=1).float(), dim=-1)  # (B, steps, V)
-        chosen = logp.gather(-1, new[..., None])[..., 0].cpu().numpy()
+        chosen = torch.stack([torch.log_softmax(step.float(), dim=-1).gather(-1, new[:, t, None])[:, 0]
+                              for t, step in enumerate(gen.logits)], dim=1).cpu().numpy()  # (B, steps)
         for b, r in enumerate(rows):
             seq = new[b].tolist()
             n = next((k for k, t in enumerate(seq) if t in stops), len(seq))
