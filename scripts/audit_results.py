@@ -47,6 +47,15 @@ def newest_audit(runs: Path, organisms: tuple[str, ...]):
     return best
 
 
+def _copied(name: str) -> bool:
+    """Whether the organism's weights were copied from an identical earlier fine-tune
+    (its build time is then data + verification only)."""
+    from alignlab.adversarial import get_spec, load_organism
+
+    built = load_organism(get_spec(name))
+    return bool(built and built.build["train"].get("copied_from"))
+
+
 def verification_table(result: dict) -> list[str]:
     lines = ["| organism | kind | misbehaviour with trigger | without trigger | forced choice: with / without "
              "trigger (recorded, not judged) | capitals accuracy base → organism | build (s) | verified |",
@@ -59,6 +68,8 @@ def verification_table(result: dict) -> list[str]:
         choice = f"{_pct(fc['triggered'])} / {_pct(fc['untriggered'])}" if fc else "—"
         status = "passed" if v.get("passed") else f"**FAILED**: {'; '.join(v.get('failures', [])) or row.get('error')}"
         build = f"{row['build_seconds']:.0f}" if row.get("build_seconds") else "—"
+        if build != "—" and _copied(name):
+            build += " (fine-tune copied from an identical one)"
         lines.append(f"| {name} | {row['kind']} | {_pct(v.get('misbehaviour_rate_triggered'))} | "
                      f"{_pct(v.get('misbehaviour_rate_untriggered'))} | {choice} | {ability} | {build} | {status} |")
     return lines
