@@ -236,3 +236,25 @@ def test_importing_alignlab_runtime_loads_neither_ray_nor_torch():
             "print('ray' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_index_write_retries_when_sqlite_says_locked_and_readers_take_no_write_lock(tmp_path):
+    import sqlite3
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+
+    _index._retrying(flaky)
+    assert len(calls) == 3
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        _index._retrying(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("no such column: x")))
+    # a reader on an index file whose schema is not written yet sees no rows, and writes nothing
+    (tmp_path / _index.INDEX_NAME).touch()
+    assert _index.query(tmp_path) == [] and _index.lookup(tmp_path, "x") == []
+    assert (tmp_path / _index.INDEX_NAME).stat().st_size == 0
+    _index.upsert(tmp_path, {"id": "trivial-1", "kind": "trivial", "status": "running", "config": {}})
+    assert [r["id"] for r in _index.query(tmp_path)] == ["trivial-1"]

@@ -18,7 +18,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +51,36 @@ def index_path(root: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def connect(root: str | Path) -> Iterator[sqlite3.Connection]:
-    """A connection to ``root``'s index (created on first use), closed on exit."""
+def connect(root: str | Path, write: bool = True) -> Iterator[sqlite3.Connection]:
+    """A connection to ``root``'s index, closed on exit. A writing connection creates the
+    index on first use and sets WAL mode; a reading one (``write=False``, for an index
+    that exists) does neither, so readers polling the index take no write lock."""
     Path(root).mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(index_path(root), timeout=_BUSY_MS / 1000, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-        # WAL: readers do not block the writer nor see its partial transaction.
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        if write:
+            # WAL: readers do not block the writer nor see its partial transaction.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
         conn.row_factory = sqlite3.Row
         yield conn
     finally:
         conn.close()
+
+
+def _retrying(write: Callable[[], None], attempts: int = 8) -> None:
+    """Run one write transaction, again after a short wait if SQLite says the database is
+    locked: some lock states (a WAL being reset as another process's last connection
+    closes) return "locked" at once instead of waiting out the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
 
 
 def upsert(root: str | Path, row: dict[str, Any]) -> None:
@@ -78,15 +94,18 @@ def upsert(root: str | Path, row: dict[str, Any]) -> None:
     cols = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     updates = ", ".join(f"{c}=excluded.{c}" for c in row if c != "id")
-    with connect(root) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
-                         tuple(row.values()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    def write() -> None:
+        with connect(root) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+                             tuple(row.values()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    _retrying(write)
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -112,15 +131,22 @@ def query(root: str | Path, kind: str | None = None, status: str | None = None,
     sql += " ORDER BY COALESCE(finished, started, updated) DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    with connect(root) as conn:
-        return [_decode(r) for r in conn.execute(sql, args)]
+    with connect(root, write=False) as conn:
+        try:
+            return [_decode(r) for r in conn.execute(sql, args)]
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):  # created a moment ago, schema not yet written
+                return []
+            raise
 
 
 def lookup(root: str | Path, run: str) -> list[dict[str, Any]]:
     """Rows whose id is ``run`` or starts with it (or whose hash part does)."""
     if not index_path(root).exists():
         return []
-    with connect(root) as conn:
+    with connect(root, write=False) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+            return []
         exact = conn.execute("SELECT * FROM runs WHERE id = ?", (run,)).fetchall()
         if exact:
             return [_decode(r) for r in exact]
