@@ -64,13 +64,10 @@ def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads:
     """Build missing organisms, score every detector on each, and record the scoreboard
     (same config and organism specs: the finished record is returned). ``threads`` as
     in ``build_organism``; it does not change results, so it is not part of the config."""
-    import os
-
-    import torch
-
     from alignlab.adversarial._registry import get_spec
     from alignlab.adversarial.detectors import make_detector
     from alignlab.store import find_run, run_path, write_run
+    from alignlab.threads import torch_threads
 
     for name in config.detectors:  # fail fast on a bad detector name or parameter
         make_detector(name, **config.detector_params.get(name, {}))
@@ -79,13 +76,8 @@ def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads:
     done = None if force else find_run("audit", record_config, runs_root)
     if done is not None:
         return done
-    previous = torch.get_num_threads()
-    threads = threads or int(os.environ.get("ALIGNLAB_THREADS", 0)) or previous
-    torch.set_num_threads(threads)
-    try:
-        rows = {s.name: _audit_organism(s, config, threads) for s in specs}
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(threads) as count:
+        rows = {s.name: _audit_organism(s, config, count) for s in specs}
     _verdicts(rows, specs, config)
     result = {"organisms": rows, "detectors": list(config.detectors)}
     from alignlab.adversarial._plot import plot_scoreboard

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 import time
@@ -105,14 +104,13 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     from alignlab.adversarial._verify import verify
     from alignlab.models import load_model
     from alignlab.store import atomic_dir, atomic_write_text, stable_hash
+    from alignlab.threads import torch_threads
 
     spec = get_spec(spec)
     done = None if force else load_organism(spec)
     if done is not None:
         return done
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or int(os.environ.get("ALIGNLAB_THREADS", 0)) or previous)
-    try:
+    with torch_threads(threads):
         t0, cpu0 = time.perf_counter(), time.process_time()
         base = load_model(spec.base, dtype="bfloat16")
         data = organism_data(spec, base)
@@ -146,8 +144,6 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
             atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
             atomic_write_text(out / "build.json", json.dumps(build, indent=2))
             atomic_write_text(out / "verification.json", json.dumps(verification, indent=2))
-    finally:
-        torch.set_num_threads(previous)
     result = load_organism(spec)
     assert result is not None
     log.info("organism %s: verification %s", spec.name, "passed" if result.passed else "FAILED")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import Iterator
 
 import typer
 from rich.console import Console
@@ -75,3 +77,19 @@ def read_config(path, what: str) -> dict:
         raise DataError(f"cannot read {what} {path}: expected a YAML mapping of fields, got {type(data).__name__}")
     data.pop("kind", None)
     return data
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, ``kill`` (SIGTERM) stops a run like Ctrl-C: workers killed,
+    running runs recorded as cancelled, finished ones kept."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

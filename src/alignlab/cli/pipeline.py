@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from alignlab.cli._common import console, read_config, user_errors
+from alignlab.cli._common import console, read_config, sigterm_as_interrupt, user_errors
 
 
 @user_errors
@@ -33,7 +33,6 @@ def pipeline(
     if no_stress:
         data["stress_test"] = False
     cfg = _validate(PipelineConfig, data)
-    from alignlab.cli.run import sigterm_as_interrupt
     try:
         with sigterm_as_interrupt():
             out = execute(Job("pipeline", cfg.model_dump(mode="json"), str(runs_dir().resolve())), "inline")

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, ``kill`` (SIGTERM) stops a run like Ctrl-C: workers killed,
-    running runs recorded as cancelled, finished ones kept."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+from alignlab.cli._common import console, sigterm_as_interrupt, user_errors
 
 
 def _kinds_help() -> str:

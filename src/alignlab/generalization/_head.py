@@ -17,6 +17,8 @@ from jaxtyping import Float
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
+from alignlab.threads import torch_threads
+
 # loss(logits (b,), targets (b,), step, n_steps) -> scalar
 Loss = Callable[[Tensor, Tensor, int, int], Tensor]
 
@@ -81,12 +83,10 @@ def fit_head(
     l2 = 1.0 / (2 * C * n)
     steps_per_epoch = max(1, -(-n // batch_size))
     n_steps, step = epochs * steps_per_epoch, 0
-    threads = torch.get_num_threads()
     # Minibatches of a linear head are far too small to split across threads; extra
     # threads only spin (a 3-seed protocol test took 14.9 s with 2 threads, 0.9 s with 1,
     # on a loaded 2-core machine).
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         for _ in range(epochs):
             order = torch.randperm(n, generator=gen)
             for start in range(0, n, batch_size):
@@ -97,8 +97,6 @@ def fit_head(
                 objective.backward()
                 opt.step()
                 step += 1
-    finally:
-        torch.set_num_threads(threads)
     return LinearHead(mean, scale, w.detach().numpy().copy(), float(b.detach()))
 
 

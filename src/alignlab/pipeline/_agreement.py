@@ -136,9 +136,9 @@ def student_agreement(config, w2s_configs: dict, w2s_results: dict, probe_layer:
     features = {role: _features(getattr(first, role), task, first.layer_fraction, first.pooling)
                 for role in ("weak", "strong")}
     pairs = _pairs(first.strong, task, probe_layer)
-    from alignlab.pipeline._run import single_thread
+    from alignlab.threads import torch_threads
 
-    with single_thread():  # many small fits: one thread is several times faster on a busy 2-core machine
+    with torch_threads(1):  # many small fits: one thread is several times faster (alignlab.threads)
         seeds = [_seed_comparison(w2s_configs, features, pairs, labels, config, s, w2s_results)
                  for s in config.seeds]
 

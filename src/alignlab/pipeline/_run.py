@@ -24,6 +24,7 @@ from typing import Any
 
 from alignlab.errors import AlignlabError
 from alignlab.pipeline._config import PipelineConfig
+from alignlab.threads import torch_threads
 
 # Rough relative cost of each step on the default job, for the ETA.
 _WEIGHTS = {"w2s": 4.0, "elicit": 3.0, "agreement": 3.0, "audit": 8.0, "report": 0.3}
@@ -64,21 +65,6 @@ def _progress(enabled: bool, total: float) -> Iterator[_Steps]:
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
         yield _Steps(progress, total)
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """torch on one thread for a block of many small ops (probe and head fits). On a
-    2-core machine with neighbours, two threads spin-wait each other: CCS at 10 x 1000
-    steps took 28 s on one thread and 103 s on two (measured here, under load)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _sub(kind: str, config: Any, root: Path, failures: list[dict]) -> Any:
@@ -137,7 +123,7 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
         t0 = time.perf_counter()
         elicit = {}
         for model in models:
-            with steps.step("elicit", f"2 validation: probes on {model}"), single_thread():
+            with steps.step("elicit", f"2 validation: probes on {model}"), torch_threads(1):
                 ec = ElicitConfig(model=model, task=config.task, n_items=config.probe_items,
                                   layer_stride=config.probe_layer_stride, sign_labels=config.sign_labels,
                                   ccs_restarts=config.ccs_restarts, ccs_epochs=config.ccs_epochs)
@@ -155,8 +141,8 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
         # 3. Stress test.
         t0 = time.perf_counter()
         if config.stress_test:
-            # Not single_thread(): fine-tuning is big matmuls, where threads pay (SmolLM2 step:
-            # 3.3 s on 2 threads, 6.0 s on 1, quiet 2-core machine); ALIGNLAB_THREADS=1 on a busy one.
+            # Not one thread: fine-tuning is big matmuls, where threads pay (alignlab.threads);
+            # ALIGNLAB_THREADS=1 on a busy machine.
             with steps.step("audit", "3 stress test: organisms + audit"):
                 stages["stress"] = _stress(config, root, failures)
         else:

@@ -77,14 +77,12 @@ class SparseJudge(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> SparseJudge:
         import torch
 
+        from alignlab.threads import torch_threads
+
         # One intra-op thread: a 128-wide MLP gains nothing from two, and on a shared
         # 2-core machine two threads trained 7x slower (87 s vs 12 s). Restored after.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             self._fit(torch, X, y)
-        finally:
-            torch.set_num_threads(threads)
         return self
 
     def _fit(self, torch, X: np.ndarray, y: np.ndarray) -> None:
