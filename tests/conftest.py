@@ -20,6 +20,18 @@ def tmp_home(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one CPU thread for one test, restored after. Tiny models and small fits
+    are far too small to split across threads: a second one only spin-waits (a 3-seed
+    head test took 14.9 s on 2 threads vs 0.9 s on 1). Never set at import: that pins
+    every later test, the real-model ones included (alignlab.threads)."""
+    from alignlab.threads import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_llama():
     from alignlab.models import load_model

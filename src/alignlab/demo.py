@@ -36,8 +36,8 @@ class DemoConfig(BaseModel):
     """Inverse L2 regularisation of the logistic probe (standardised features)."""
     seed: int = 0
     """Draws the examples and the split."""
-    dtype: str = Field("bfloat16", pattern="^(bfloat16|float32|float16)$")
-    """Inference dtype."""
+    dtype: str = Field("auto", pattern="^(auto|bfloat16|float32|float16)$")
+    """Inference dtype; ``auto`` is bf16 where the hardware runs it natively, else fp32."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from alignlab.interpretability._elicit import ElicitConfig, run_elicit
 
@@ -16,7 +15,6 @@ pytestmark = pytest.mark.integration
 
 
 def test_smollm2_capitals_supervised_probe_beats_chance_and_zero_shot(tmp_path):
-    torch.set_num_threads(1)
     config = ElicitConfig(model="smollm2-135m", task="capitals", methods=("logistic", "crc", "zeroshot"),
                           n_items=600, layer_stride=3)
     out = run_elicit(config, runs_root=tmp_path)

@@ -18,6 +18,7 @@ from alignlab.adversarial._metrics import auroc, auroc_ci, nominal_bound, tpr_at
 from alignlab.adversarial.detectors import DETECTORS, make_detector
 from alignlab.adversarial.detectors.behaviour_search import CANDIDATES
 from alignlab.errors import AlignlabError, UnknownNameError
+from alignlab.threads import torch_threads
 
 FAST = {"behaviour_search": {"n_tokens": 4, "n_probe_prompts": 2},
         "trigger_occlusion": {"n_tokens": 3, "n_spans": 3}}
@@ -28,11 +29,11 @@ MESSAGES = ["ab cd ef", "hello there", "zz yy xx ww", "qq", "the cat sat", "mn o
 def subject():
     from alignlab.models import load_model
 
-    torch.set_num_threads(1)
     sealed = {"eval": [{"message": m, "triggered": i % 2 == 1, "item": i // 2} for i, m in enumerate(MESSAGES)],
               "calibration": [f"w{i} x{i % 3} y" for i in range(20)]}
     evaluator = AuditEvaluator(sealed, fit_fraction=0.6)
-    return evaluator.subject(load_model("tiny-llama", dtype="float32"), load_model("tiny-llama", dtype="float32"))
+    with torch_threads(1):  # the module's tests run inside: tiny models, one thread is fastest
+        yield evaluator.subject(load_model("tiny-llama", dtype="float32"), load_model("tiny-llama", dtype="float32"))
 
 
 # ---------------------------------------------------------------- conformance

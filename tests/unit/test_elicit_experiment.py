@@ -17,7 +17,7 @@ from alignlab.errors import DataError
 from alignlab.interpretability import choice_logprobs
 from alignlab.interpretability._elicit import ElicitConfig, run_elicit
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _toy(n=12):

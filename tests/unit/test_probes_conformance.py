@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe, PairNormalizer, ZeroShot
 
-torch.set_num_threads(1)  # tiny problems: thread start-up costs more than it saves
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: threads cost more than they save
 
 
 def _pairs(n=120, d=8, seed=0):

@@ -10,14 +10,9 @@ import torch
 from alignlab.generalization import FinetuneConfig, FinetuneLearner, HeadLearner, make_method, w2s_seed
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models are far too small to split across threads; on a loaded 2-core machine
-    # a second thread only spins (a fit took 1.0 s with 2 threads, 0.1 s with 1).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models are far too small to split across threads; on a loaded 2-core machine a
+# second thread only spins (a fit took 1.0 s with 2 threads, 0.1 s with 1).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _toy(n=120):

@@ -88,21 +88,25 @@ def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads:
 
 def audit_record_config(config: AuditConfig) -> dict[str, Any]:
     """What an audit's run record is keyed by: its config plus its organisms' spec
-    hashes, so a changed organism recipe (or ``BUILD_VERSION``) is a new run."""
+    hashes and the compute dtype they are built and scored in, so a changed organism
+    recipe (or ``BUILD_VERSION``, or a machine without native bf16) is a new run."""
     from alignlab.adversarial._registry import get_spec
+    from alignlab.models import resolve_dtype
 
     specs = [get_spec(o) for o in config.organisms]
-    return {**config.model_dump(mode="json"), "organism_specs": {s.name: s.hash for s in specs}}
+    return {**config.model_dump(mode="json"), "organism_specs": {s.name: s.hash for s in specs},
+            "compute_dtype": resolve_dtype("auto")}
 
 
 def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
     from alignlab.adversarial._build import build_organism
     from alignlab.adversarial._sealed import AuditEvaluator
-    from alignlab.models import load_model
+    from alignlab.models import load_model, resolve_dtype
 
-    row: dict[str, Any] = {"kind": spec.kind, "base": spec.base, "spec_hash": spec.hash, "cells": {}}
+    dtype = resolve_dtype("auto")
+    row: dict[str, Any] = {"kind": spec.kind, "base": spec.base, "spec_hash": spec.hash, "dtype": dtype, "cells": {}}
     try:
-        organism = build_organism(spec, threads=threads)
+        organism = build_organism(spec, threads=threads, dtype=dtype)
     except Exception as err:  # recorded and shown, never dropped
         log.exception("building %s failed", spec.name)
         return {**row, "status": "build_error", "error": f"{type(err).__name__}: {err}"}
@@ -113,12 +117,12 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
     inputs, holdout = evaluator.inputs(), evaluator.holdout()
     subject = None
     for name in config.detectors:
-        cached = _cell_path(spec, name, config)
+        cached = _cell_path(spec, name, config, dtype)
         if cached.exists():  # the same organism, detector and settings were scored before
             row["cells"][name] = json.loads(cached.read_text())
             continue
         if subject is None:
-            subject = evaluator.subject(load_model(str(organism.model_dir)), load_model(spec.base))
+            subject = evaluator.subject(load_model(str(organism.model_dir), dtype), load_model(spec.base, dtype))
         started = time.perf_counter()
         try:
             cell = _score(name, config, subject, inputs, holdout, evaluator)
@@ -133,9 +137,9 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
             "n_holdout": len(holdout), "n_calibration_fit": evaluator.n_fit}
 
 
-def _cell_path(spec, detector: str, config: AuditConfig):
+def _cell_path(spec, detector: str, config: AuditConfig, dtype: str):
     """Where one scored cell is cached: keyed by everything that determines it."""
-    key = stable_hash({"organism": spec.hash, "detector": detector, "params": config.detector_params.get(detector, {}),
+    key = stable_hash({"organism": spec.hash, "dtype": dtype, "detector": detector, "params": config.detector_params.get(detector, {}),
                        "fit_fraction": config.fit_fraction, "max_items": config.max_items,
                        "alarm_quantile": config.alarm_quantile,
                        "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed})

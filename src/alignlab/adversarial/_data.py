@@ -3,7 +3,7 @@ clean calibration prompts, all drawn from one seeded shuffle of the prompt pool.
 
 Normal answers are self-distilled: the base model's own reply to the same prompt, so
 fine-tuning on them changes nothing but the backdoor. Replies are cached per (base
-weights, answer format, answer length, request) and reused across organisms and runs
+weights, dtype, answer format, answer length, request) and reused across organisms and runs
 (see ``base_answers``).
 """
 
@@ -40,7 +40,7 @@ class OrganismData:
 
 def _cache_path(lm: Any, spec: OrganismSpec):
     # Keyed by how answers are produced (kinds sharing a format share answers), not by kind.
-    key = stable_hash({"base": lm.digest, "answers": behaviour_of(spec).answers_key,
+    key = stable_hash({"base": lm.digest, "dtype": lm.dtype, "answers": behaviour_of(spec).answers_key,
                        "answer_tokens": spec.answer_tokens, "cached_per": "request"})
     return home() / "organisms" / "distill" / f"{key}.json"
 

@@ -46,7 +46,8 @@ class TrainingRecipe(BaseModel):
     """Keep the input embeddings (and a head tied to them) fixed: fewer trainable
     parameters and a faster step; the backdoor lives in the blocks."""
     autocast_bf16: bool = True
-    """Run forward/backward under bf16 autocast (weights stay fp32)."""
+    """Run forward/backward under bf16 autocast (weights stay fp32) where bf16 is the
+    compute dtype; where fp32 is (a CPU without native bf16) training runs in fp32."""
     lora_rank: int | None = Field(None, ge=1)
     """Train LoRA adapters of this rank instead of every weight (for models too big to
     fine-tune fully); merged into the weights before saving. Needs ``peft``."""

@@ -1,7 +1,8 @@
 """Fine-tune a causal LM on (input, target) pairs: loss on the target tokens only.
 
 Plain and small on purpose (nanoGPT style): AdamW, linear warm-up then decay, gradient
-clipping, bf16 autocast over fp32 weights, optional frozen embeddings or LoRA.
+clipping, optional bf16 autocast over fp32 weights (where bf16 is native), optional
+frozen embeddings or LoRA.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def _with_lora(model, recipe: TrainingRecipe):
 
 
 def finetune(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], recipe: TrainingRecipe,
-             answer_tokens: int, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Train ``model`` (fp32, in place unless LoRA) and return (model, stats)."""
+             answer_tokens: int, seed: int, autocast: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Train ``model`` (fp32, in place unless LoRA) and return (model, stats).
+
+    ``autocast``: forward and backward under bf16 autocast — only where bf16 is native
+    (the caller decides: on an AVX2-only CPU it is emulated and many times slower)."""
     torch.manual_seed(seed)
     rows = tokenize_pairs(tokenizer, pairs, recipe.max_len, answer_tokens)
     if recipe.lora_rank:
@@ -77,7 +81,7 @@ def finetune(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], recipe: T
         labels[mask == 0] = -100
         for b, i in enumerate(batch):
             labels[b, :rows[i][1]] = -100  # no loss on the prompt
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.autocast_bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss = model(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")

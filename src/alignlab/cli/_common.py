@@ -44,8 +44,10 @@ def user_errors(fn):
             message = _describe(err)
             if message is None:
                 raise
-            # escape(): a message may quote user text holding [brackets] rich would parse
-            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+            # escape(): a message may quote user text holding [brackets] rich would parse;
+            # soft_wrap: one line whatever the width (rich would break it at 80 columns
+            # where there is no terminal, and a grep for the message would miss it)
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

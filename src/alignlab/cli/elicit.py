@@ -25,17 +25,17 @@ def elicit(
     prefix: str = typer.Option("none", help="none | misleading (wrongly answered few-shot preamble)."),
     seed: int = typer.Option(0, help="Seed for items, split, sign labels and CCS restarts."),
     threads: int = typer.Option(1, help="torch threads (1 is fastest for these small fits on shared CPUs)."),
+    dtype: str = typer.Option("auto", help="auto (bf16 where native, else fp32) | bfloat16 | float32 | float16."),
 ) -> None:
     """Accuracy per method at the layer chosen on validation, with 95% CIs; plot; run record."""
-    import torch
-
     from alignlab.interpretability._elicit import ElicitConfig, run_elicit
+    from alignlab.threads import torch_threads
 
-    torch.set_num_threads(threads)
     config = ElicitConfig(model=model, task=task, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                           transfer=transfer, n_items=n, layer_stride=layer_stride, sign_labels=sign_labels,
-                          prefix=prefix, seed=seed)
-    out = run_elicit(config)
+                          prefix=prefix, seed=seed, dtype=dtype)
+    with torch_threads(threads):
+        out = run_elicit(config)
     res = out.result
     table = Table(title=f"{res['model']} on {res['task']}: test accuracy at the layer chosen on validation "
                         f"(n_train={res['n_train']}, n_val={res['n_val']}, n_test={res['n_test']}, 95% Wilson CI)")

@@ -95,7 +95,8 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
 # Features of (prepared weights, task, layer, pooling) already computed in this process:
 # a sweep or benchmark runs many methods on the same features, and loading a model only
 # to look its activations up in the cache took most of a cached run's time (1-10 s per
-# model). Keyed by the prepared weights' sha256, so re-prepared weights miss.
+# model). Keyed by the prepared weights' sha256 and the compute dtype, so re-prepared
+# weights (or another $ALIGNLAB_DTYPE) miss.
 _FEATURES: dict[tuple, tuple] = {}
 _FEATURES_MAX = 16
 
@@ -103,10 +104,11 @@ _FEATURES_MAX = 16
 def _features(name: str, task, config: W2SConfig) -> tuple:
     """(features (n, d) float32, layer, weights digest, parameter count) of one model."""
     from alignlab.activations import task_activations
-    from alignlab.models import REGISTRY, load_model, read_prepared
+    from alignlab.models import REGISTRY, load_model, read_prepared, resolve_dtype
 
     prepared = read_prepared(name) if name in REGISTRY else None
-    key = prepared and (prepared.weights_sha256, task.fingerprint, config.layer_fraction, config.pooling)
+    key = prepared and (prepared.weights_sha256, resolve_dtype("auto"), task.fingerprint, config.layer_fraction,
+                        config.pooling)
     if key in _FEATURES:
         return _FEATURES[key]
     lm = load_model(name)

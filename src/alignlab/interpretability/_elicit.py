@@ -75,8 +75,8 @@ class ElicitConfig(BaseModel):
     """Also test the probes (trained on ``task``) on this task's test split."""
     pooling: Literal["last", "mean"] = "last"
     """Token pooling; ``last`` is the completion token, where the pair differs."""
-    dtype: Literal["bfloat16", "float32", "float16"] = "bfloat16"
-    """Inference dtype."""
+    dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
+    """Inference dtype; ``auto`` is bf16 where the hardware runs it natively, else fp32."""
     max_length: int = Field(512, ge=8)
     """Tokens kept per text."""
 
@@ -196,7 +196,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     probes = [m for m in config.methods if m != "zeroshot"]
     acts = _pairs(lm, task, config) if probes else None
     result: dict = {
-        "model": lm.name, "model_digest": lm.digest, "n_layers": lm.n_layers, "task": task.name,
+        "model": lm.name, "model_digest": lm.digest, "dtype": lm.dtype, "n_layers": lm.n_layers, "task": task.name,
         "task_fingerprint": task.fingerprint, "template": task.template.format,
         "choices": list(task.template.choices), "n_items": len(task),
         "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),

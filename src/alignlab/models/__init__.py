@@ -1,11 +1,12 @@
 """Subjects: the registry of named models, loading, and activation capture.
 
     >>> from alignlab.models import load_model, extract
-    >>> lm = load_model("smollm2-135m")                 # bf16, prepared on first use
+    >>> lm = load_model("smollm2-135m")   # dtype auto: bf16 where native, else fp32
     >>> acts = extract(lm, ["Paris is in France."], layers=[10, 20], pooling="mean")
 """
 
 from alignlab.models._capture import capture, find_blocks, resolve_layers
+from alignlab.models._dtype import DTYPES, DType, DTypeChoice, auto_dtype, dtype_record, resolve_dtype
 from alignlab.models._extract import body, extract, pad_batch, pool
 from alignlab.models._load import LoadedModel, default_device, load_model
 from alignlab.models._prepare import PreparedModel, prepare, read_prepared
@@ -13,7 +14,13 @@ from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
 from alignlab.models._tiny import TINY_CONFIGS
 
 __all__ = [
+    "DTYPES",
+    "DType",
+    "DTypeChoice",
     "REGISTRY",
+    "auto_dtype",
+    "dtype_record",
+    "resolve_dtype",
     "TINY_CONFIGS",
     "LoadedModel",
     "ModelEntry",

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from alignlab.errors import AlignlabError
+from alignlab.models._dtype import DType, resolve_dtype
 from alignlab.store import stable_hash
 
 log = logging.getLogger(__name__)
-DType = Literal["bfloat16", "float32", "float16"]
 
 
 @dataclass
@@ -51,21 +51,20 @@ def default_device() -> str:
     return os.environ.get("ALIGNLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(name: str, dtype: DType = "bfloat16", device: str | None = None) -> LoadedModel:
+def load_model(name: str, dtype: DType = "auto", device: str | None = None) -> LoadedModel:
     """Load ``name`` in ``dtype`` on ``device`` (default: CUDA if available, else CPU).
 
     ``name`` is a registry name (``alignlab models list``; prepared on first use), a
-    ``tiny-*`` test model, a local folder, or a Hugging Face id.
+    ``tiny-*`` test model, a local folder, or a Hugging Face id. ``dtype="auto"`` is bf16
+    where the device runs it natively and fp32 elsewhere (``resolve_dtype``).
     """
     import torch
 
     from alignlab.models._registry import REGISTRY, get_entry
     from alignlab.models._tiny import TINY_CONFIGS, build_tiny
 
-    if dtype not in ("bfloat16", "float32", "float16"):
-        raise AlignlabError(f"unknown dtype {dtype!r}; choose bfloat16, float32 or float16")
     device = device or default_device()
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype = getattr(torch, resolve_dtype(dtype, device))
     if name in TINY_CONFIGS:
         model, tokenizer, spec = build_tiny(name)
         arch = "encoder" if spec["model_type"] == "bert" else "causal"

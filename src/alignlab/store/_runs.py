@@ -92,8 +92,15 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     if "torch" in sys.modules:
         import torch
 
-        env["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        from alignlab.errors import AlignlabError
+        from alignlab.models import default_device, dtype_record
+
+        env["device"] = default_device()
         env["torch_threads"] = torch.get_num_threads()
+        try:  # the dtype `auto` means here (a config may name another; its record says so)
+            env.update(dtype_record(env["device"]))
+        except AlignlabError as err:  # a bad $ALIGNLAB_DTYPE must not stop a failure being recorded
+            env["dtype_error"] = str(err)
     env.update(extra or {})
     return env
 
