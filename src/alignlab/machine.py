@@ -29,6 +29,7 @@ def machine_record(device: str | None = None) -> dict[str, Any]:
     average, and the compute dtype ``auto`` picks here and why (imports torch)."""
     import torch
 
+    from alignlab.errors import AlignlabError
     from alignlab.models import default_device, dtype_record
 
     device = device or default_device()
@@ -39,6 +40,9 @@ def machine_record(device: str | None = None) -> dict[str, Any]:
     }
     if device.startswith("cuda"):
         record["gpu"] = torch.cuda.get_device_name(device)
-    record.update(dtype_record(device))
+    try:
+        record.update(dtype_record(device))
+    except AlignlabError as err:  # a bad $ALIGNLAB_DTYPE: said, not fatal to a record
+        record.update(compute_dtype=None, dtype_error=str(err))
     record["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # also on a GPU machine
     return record

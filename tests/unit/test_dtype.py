@@ -122,3 +122,23 @@ def test_run_records_say_which_dtype(tmp_home):
     env = json.loads((record.path / "env.json").read_text())
     assert env["compute_dtype"] == resolve_dtype("auto") and env["cpu_capability"]
     assert env["dtype_reason"]
+
+
+def test_doctor_says_what_is_used_and_what_to_fix(tmp_home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from alignlab.cli import app
+
+    monkeypatch.setenv("ALIGNLAB_THREADS", "two")
+    out = CliRunner().invoke(app, ["doctor", "--json", "--no-measure"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["machine"]["compute_dtype"] == resolve_dtype("auto") and report["machine"]["cpu_capability"]
+    assert {m["name"] for m in report["models"]} >= {"smollm2-135m", "gemma3-270m"}
+    # An empty ALIGNLAB_HOME: nothing prepared, and each model says how to fix it.
+    assert all(not m["prepared"] and "fix" in m for m in report["models"] if m["name"] != "minilm-l6")
+    assert any("ALIGNLAB_THREADS='two'" in item for item in report["todo"])
+    monkeypatch.setenv("ALIGNLAB_DTYPE", "half-ish")
+    out = CliRunner().invoke(app, ["doctor"])  # one screen, measured rates included
+    assert out.exit_code == 0, out.output
+    assert "matmul now" in out.output and "ALIGNLAB_DTYPE='half-ish'" in out.output

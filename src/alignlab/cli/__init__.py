@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
-from alignlab.cli import cache, debate, demo, elicit, models, pipeline, report, run, runs, tasks, w2s
+from alignlab.cli import cache, debate, demo, doctor, elicit, models, pipeline, report, run, runs, tasks, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -19,6 +19,7 @@ app.add_typer(models.app, name="models", help="Offline model zoo: list and prepa
 app.add_typer(tasks.app, name="tasks", help="Labelled tasks: list and inspect them.")
 app.add_typer(cache.app, name="cache", help="The activation cache: list and clear it.")
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
+app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("elicit")(elicit.elicit)
 app.add_typer(w2s.app, name="w2s", help="Weak-to-strong: one experiment, or `w2s sweep` for a grid.")

@@ -29,6 +29,7 @@ from alignlab.interpretability._ccs import CCS
 from alignlab.interpretability._crc import CRC
 from alignlab.interpretability._logistic import LogisticProbe
 from alignlab.interpretability._mass_mean import MassMeanProbe
+from alignlab.threads import torch_threads
 
 Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
 UNSUPERVISED = ("ccs", "crc")
@@ -204,8 +205,11 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
         "methods": {},
     }
     best = {}
-    for method in probes:
-        result["methods"][method], best[method] = _sweep(method, acts, y, groups, split, layers, config)
+    # Extraction above and the zero-shot pass below are big matmuls that use every core;
+    # these many small fits run faster on one thread (alignlab.threads has the numbers).
+    with torch_threads(1):
+        for method in probes:
+            result["methods"][method], best[method] = _sweep(method, acts, y, groups, split, layers, config)
     zs = None
     if "zeroshot" in config.methods:
         if lm.arch != "causal":

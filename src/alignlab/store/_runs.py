@@ -92,15 +92,14 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     if "torch" in sys.modules:
         import torch
 
-        from alignlab.errors import AlignlabError
-        from alignlab.models import default_device, dtype_record
+        from alignlab.machine import machine_record
 
-        env["device"] = default_device()
-        env["torch_threads"] = torch.get_num_threads()
-        try:  # the dtype `auto` means here (a config may name another; its record says so)
-            env.update(dtype_record(env["device"]))
-        except AlignlabError as err:  # a bad $ALIGNLAB_DTYPE must not stop a failure being recorded
-            env["dtype_error"] = str(err)
+        # the machine, and the dtype `auto` means on it (a config may name another; its
+        # record says so); a bad $ALIGNLAB_DTYPE is noted, never stops a record
+        machine = machine_record()
+        env.update({k: machine[k] for k in ("device", "torch_threads", "cpu", "cpu_capability", "compute_dtype")},
+                   **{k: machine[k] for k in ("auto_dtype", "dtype_reason", "dtype_probe", "dtype_error")
+                      if k in machine})
     env.update(extra or {})
     return env
 
