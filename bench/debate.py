@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from alignlab.machine import machine_record
 from alignlab.oversight.debate import MCTS, DebateBatch, DebateConfig, SparseJudge, load_split, play
 from alignlab.oversight.debate._judge import sample_pixels
 
@@ -99,10 +99,8 @@ def main() -> None:
         "judge_alone": r["judge_alone"],
         "debate": r["debate"],
         "run_record": str(rec.path),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0], "loadavg_before": load_before,
-                    "loadavg_after": os.getloadavg(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "machine": {**machine_record(), "python": sys.version.split()[0], "loadavg_before": load_before,
+                    "loadavg_after": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                      text=True).stdout.strip(),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

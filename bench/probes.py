@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +32,9 @@ import torch
 from alignlab.activations import task_activations
 from alignlab.data import contrast_tasks, load_task
 from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe, PairNormalizer, ccs_loss
+from alignlab.machine import machine_record
 from alignlab.models import load_model
+from alignlab.threads import torch_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,8 +69,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--ratio-layers", type=int, default=3, help="layers (evenly spaced) timed for the ratio")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    with torch_threads(1):  # many small fits: one thread is fastest (alignlab.threads)
+        _bench(args)
 
+
+def _bench(args) -> None:
     task = load_task(args.task).subset(args.n, seed=0)
     lm = load_model(args.model)
     t0 = time.perf_counter()
@@ -110,8 +113,7 @@ def main() -> None:
         "fit_all_layers_s": per_probe, "fit_all_layers_total_s": sum(per_probe.values()),
         "ccs_ratio": {"layers": ratio_layers, "vectorised_s": ours_s, "reference_loop_s": ref_s,
                       "speedup": ref_s / ours_s, "target": 3.0, "best_losses": losses},
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "load_average": os.getloadavg(),
+        "machine": machine_record(),
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"probes-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}.json"

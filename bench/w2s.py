@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from contextlib import contextmanager
@@ -30,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from alignlab.machine import machine_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("xent", "aux_conf", "conf_filter", "bootstrap", "knn_smooth")
@@ -116,8 +116,7 @@ def main() -> None:
 
     record = {
         "benchmark": "w2s", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_1m": os.getloadavg()[0]},
+        "machine": machine_record(),
         "setup": {"weak": args.weak, "strong": args.strong, "mid": args.mid, "task": args.task, "n": args.n,
                   "seeds": args.seeds, "methods": list(METHODS)},
         "warmup_seconds_not_counted": round(warmup, 1),

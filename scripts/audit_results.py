@@ -177,6 +177,11 @@ def versus_controls(result: dict, record) -> list[str]:
     return lines
 
 
+def _rate(r: dict, when: str) -> str:
+    """The matmul GFLOP/s of a bench record (records before issue 12 measured bf16 only)."""
+    return f"{r.get(f'gflops_{when}', r.get(f'bf16_gflops_{when}')):.0f}"
+
+
 def speed() -> list[str]:
     records = sorted((ROOT / "bench" / "results").glob("organisms-*.json"))
     if not records:
@@ -189,8 +194,9 @@ def speed() -> list[str]:
            "build timings as recorded when it was built, detectors re-timed in this run; "
            if r.get("reused_recorded_build") else "")
     lines = [f"From `{records[-1].relative_to(ROOT)}` ({how}{r['threads']} torch thread(s); load average before "
-             f"{r['load_before'][0]:.1f}, bf16 matmul {r['bf16_gflops_before']:.0f} → {r['bf16_gflops_after']:.0f} "
-             "GFLOP/s before → after):", "",
+             f"{r['load_before'][0]:.1f}, {r.get('dtype', 'bfloat16')} matmul {_rate(r, 'before')} → "
+             f"{_rate(r, 'after')} GFLOP/s before → after; CPU {r.get('machine', {}).get('cpu_capability', '?')}):",
+             "",
              f"- {'build' if r.get('reused_recorded_build', reused) else 'cold build'} of `{r['organism']}`: **{b['wall_seconds'] / 60:.1f} min** "
              f"wall (target < 10 min: "
              f"{'met' if b['meets_target'] else 'NOT met'}) = self-distillation {b['seconds_data']:.0f} s + "
