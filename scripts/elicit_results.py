@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from alignlab.interpretability._elicit import ElicitConfig, run_elicit
+from alignlab.report import dtype_note
 from alignlab.store import find_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,7 +223,8 @@ def render(runs: Path) -> Path:
         "- Contrast pairs are built by each task's own template: the rendered prompt followed by each of "
         "the template's two completions (capitals: `The capital of X is Y.` + ` False`/` True`; fever and "
         "politifact: the claim + ` false`/` true`; the others: a question + ` No`/` Yes`). Activations: the last "
-        "token (the completion), every 2nd block and the last, bf16 inference.",
+        "token (the completion), every 2nd block and the last.",
+        dtype_note(r.path for r in done),
         f"- {BASE['n_items']} items per task (seed 0, whole groups kept together), split 60/20/20 by group "
         "(train/validation/test). Each side of a pair is centred and scaled with statistics from the "
         "training rows only, applied unchanged to validation, test and transfer rows.",

@@ -7,12 +7,12 @@ run records. Without --run it only re-renders from runs/w2s-*.
 from __future__ import annotations
 
 import argparse
-import math
 from collections import defaultdict
 from pathlib import Path
 
 from alignlab.generalization import W2SSweepConfig
 from alignlab.generalization._plots import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
+from alignlab.report import dtype_note
 
 # The ladder: minilm-l6 (22M) < smollm2-135m < gemma3-270m < qwen2.5-coder-0.5b (`make qwen`).
 SWEEP = W2SSweepConfig(
@@ -119,6 +119,8 @@ def render(records: list) -> str:
         "no oracle column. These are heads on frozen activations (`train: head`); the fine-tuning mode "
         "(`train: finetune`, full or LoRA) runs the same protocol and methods on the models themselves, and is "
         "too slow on 2 CPU cores for this grid.",
+        "",
+        dtype_note(r.path for r in records),
         "",
         "![PGR per method](w2s_pgr.png)",
         "",

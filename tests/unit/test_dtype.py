@@ -142,3 +142,16 @@ def test_doctor_says_what_is_used_and_what_to_fix(tmp_home, monkeypatch):
     out = CliRunner().invoke(app, ["doctor"])  # one screen, measured rates included
     assert out.exit_code == 0, out.output
     assert "matmul now" in out.output and "ALIGNLAB_DTYPE='half-ish'" in out.output
+
+
+def test_results_documents_say_which_dtype(tmp_home):
+    from alignlab.report import dtype_note, dtype_of
+    from alignlab.store import write_run
+
+    new = write_run("trivial", {"x": 2}, {"ok": True}, root=tmp_home / "runs").path
+    old = tmp_home / "runs" / "trivial-old"
+    old.mkdir()
+    (old / "env.json").write_text(json.dumps({"device": "cpu"}))  # written before dtypes were recorded
+    assert dtype_of({}).startswith("bfloat16 (before the dtype was recorded")
+    note = dtype_note([new, old, new])
+    assert f"{resolve_dtype('auto')} on cpu" in note and ": 2 runs" in note and "before the dtype" in note

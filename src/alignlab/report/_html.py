@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignlab.report._dtype import dtype_of
+
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1180px;
      padding:16px 24px;color:#1d2330;background:#fafbfc;line-height:1.4}
@@ -152,7 +154,8 @@ def _provenance(run: Run) -> Section:
             ["git commit", esc(f"{git.get('commit')} (dirty: {git.get('dirty')})")],
             ["python / platform", esc(f"{env.get('python')} / {env.get('platform')}")],
             ["device", esc(env.get("device", "")) + (f" ({env.get('torch_threads')} threads)"
-                                                     if env.get("torch_threads") else "")]]
+                                                     if env.get("torch_threads") else "")],
+            ["compute dtype", esc(dtype_of(env))]]
     rows += [[esc(name), esc(v)] for name, v in (env.get("packages") or {}).items()]
     if timing:
         rows.append(["wall time", esc(f"{timing.get('seconds', 0):.1f} s on the {timing.get('executor')} executor")])
