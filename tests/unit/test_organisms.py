@@ -361,3 +361,29 @@ def test_lora_recipe_trains_adapters_and_saves_merged_weights(home):
     built = build_organism(spec)
     assert built.build["train"]["n_trainable"] < 20_000  # adapters only (the full model has ~44k)
     assert not list(built.model_dir.glob("adapter_*")), "adapters are merged into the saved weights"
+
+
+@pytest.mark.parametrize("base", ["tiny-llama", "tiny-gemma3"])
+@pytest.mark.parametrize("lora", [False, True])
+def test_target_loss_equals_the_models_own_loss(base, lora):
+    """The training loss runs the LM head on target positions only: it must be the loss
+    ``labels=`` gives, value and gradients, with and without LoRA adapters."""
+    from alignlab.adversarial._spec import TrainingRecipe
+    from alignlab.adversarial._train import _with_lora, target_loss
+    from alignlab.models import load_model, pad_batch
+
+    lm = load_model(base, dtype="float32")
+    model = _with_lora(lm.model, TrainingRecipe(lora_rank=4)) if lora else lm.model
+    ids, mask, pos = pad_batch([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14]], lm.tokenizer.pad_token_id, "right", "cpu")
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    labels[:, :3] = -100  # the prompt
+    ours = target_loss(model, ids, mask, pos, labels)
+    ours.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    theirs = model(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
+    theirs.backward()
+    assert torch.allclose(ours, theirs, atol=1e-6), (ours.item(), theirs.item())
+    assert grads and all(torch.allclose(g, dict(model.named_parameters())[n].grad, atol=1e-6)
+                         for n, g in grads.items())
