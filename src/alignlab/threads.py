@@ -1,10 +1,16 @@
 """torch's CPU thread count, set for a block of work and restored after.
 
 On a 2-core machine the right count depends on the work: many small ops (linear heads,
-probe fits, a small MLP judge) run several times faster on one thread, since extra
-threads only spin-wait each other (measured: a 3-seed head test 14.9 s on 2 threads vs
-0.9 s on 1; CCS 103 s vs 28 s, on a loaded machine), while fine-tuning's big matmuls
-pay for threads on a quiet one (a SmolLM2 step: 3.3 s on 2, 6.0 s on 1).
+probe fits, a small MLP judge) run faster on one thread, since extra threads only
+spin-wait each other, while extraction, generation and fine-tuning are big matmuls that
+pay for every core. Measured (``bench/threads.py``; seconds, 1 thread vs 2):
+
+- AVX2-only EPYC, fp32, quiet (threads-20261201T112307Z): extraction 12.8 vs 7.0,
+  generation 5.0 vs 3.6, 3 fine-tuning steps 18.6 vs 11.5; a linear head 0.43 vs 0.53,
+  CCS 0.33 vs 0.35.
+- bf16-native CPU, bf16: a SmolLM2 fine-tuning step 6.0 vs 3.3 (quiet); on a loaded
+  machine a 3-seed head test 0.9 vs 14.9 and CCS 28 vs 103 — a busy neighbour makes the
+  second thread's cost far worse, hence ``ALIGNLAB_THREADS=1`` there.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ def test_misleading_prefix_answers_pool_examples_wrongly():
         misleading_prefix(task, pool, k=9)
 
 
-def test_choice_logprobs_match_one_forward_per_sequence(tiny_llama, tmp_home):
-    task = _toy(6).with_template(Template(format="{q}: {text}?", choices=(" No", " Yes!")))
+@pytest.mark.parametrize("choices", [(" No", " Yes!"), ("N", "Y")])  # multi-token; one byte-token each
+def test_choice_logprobs_match_one_forward_per_sequence(tiny_llama, tmp_home, choices):
+    task = _toy(6).with_template(Template(format="{q}: {text}?", choices=choices))
     got = choice_logprobs(tiny_llama, task, batch_size=5)  # mixed lengths, left padding
     tok, model = tiny_llama.tokenizer, tiny_llama.model
     for i, prompt in enumerate(task.texts()):
@@ -76,6 +77,8 @@ def test_choice_logprobs_match_one_forward_per_sequence(tiny_llama, tmp_home):
             assert got[i, k] == pytest.approx(want, abs=1e-3)
     assert np.array_equal(choice_logprobs(tiny_llama, task), got)  # cached
     assert list((tmp_home / "home" / "zeroshot").iterdir())
+    single = all(len(tok(c, add_special_tokens=False)["input_ids"]) == 1 for c in choices)
+    assert single == (choices[1] == "Y")  # both paths are exercised
 
 
 def test_config_yaml_roundtrip_and_validation():

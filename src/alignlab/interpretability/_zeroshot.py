@@ -91,11 +91,15 @@ def choice_logprobs(
     choice_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in task.template.choices]
     prompts = tok(task.texts(idx), truncation=True, max_length=max_length)["input_ids"]
     # Every (item, choice) sequence; a too-long prompt loses its start, never the answer.
-    seqs = [(i, k, p[-(max_length - len(c)):] + c) for i, p in enumerate(prompts)
-            for k, c in enumerate(choice_ids)]
+    # Single-token choices (the usual " True"/" False") are both read off the prompt's
+    # last position: one sequence per item instead of one per choice (half the forward
+    # passes; the same numbers, since a position never attends to later tokens).
+    single = all(len(c) == 1 for c in choice_ids)
+    seqs = ([(i, None, p[-max_length:]) for i, p in enumerate(prompts)] if single else
+            [(i, k, p[-(max_length - len(c)):] + c) for i, p in enumerate(prompts) for k, c in enumerate(choice_ids)])
     seqs.sort(key=lambda s: len(s[2]))  # similar lengths per batch: little padding
     out = np.zeros((len(idx), 2))
-    keep = max(len(c) for c in choice_ids) + 1
+    keep = 1 if single else max(len(c) for c in choice_ids) + 1
     device = next(model.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     with torch.inference_mode():
@@ -107,6 +111,9 @@ def choice_logprobs(
                            logits_to_keep=keep).logits
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (B, keep, vocab)
             for r, (i, k, _) in enumerate(batch):
+                if single:  # the last position predicts the next token: either choice
+                    out[i] = [float(logp[r, -1, c[0]]) for c in choice_ids]
+                    continue
                 c = choice_ids[k]
                 # the logits at position t predict token t+1: the answer's c tokens are
                 # predicted by the c positions before the last one
