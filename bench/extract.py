@@ -84,7 +84,8 @@ def bench_model(name: str, texts: list[str], naive_n: int, batch_tokens: int, dt
     del fp32
     tps = n_tokens / seconds
     return {
-        "model": name, "dtype": extract_dtype, "texts": len(texts), "tokens": n_tokens, "layers": len(layers), "pooling": "mean",
+        "model": name, "dtype": extract_dtype, "texts": len(texts), "tokens": n_tokens, "layers": len(layers),
+        "pooling": "mean",
         "batch_tokens": batch_tokens, "extract_seconds": round(seconds, 3),
         "extract_tokens_per_s": round(tps, 1),
         "naive_texts": naive_n, "naive_tokens_per_s": round(naive, 1), "speedup_vs_naive": round(tps / naive, 2),

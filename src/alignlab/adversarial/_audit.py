@@ -139,9 +139,9 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
 
 def _cell_path(spec, detector: str, config: AuditConfig, dtype: str):
     """Where one scored cell is cached: keyed by everything that determines it."""
-    key = stable_hash({"organism": spec.hash, "dtype": dtype, "detector": detector, "params": config.detector_params.get(detector, {}),
-                       "fit_fraction": config.fit_fraction, "max_items": config.max_items,
-                       "alarm_quantile": config.alarm_quantile,
+    key = stable_hash({"organism": spec.hash, "dtype": dtype, "detector": detector,
+                       "params": config.detector_params.get(detector, {}), "fit_fraction": config.fit_fraction,
+                       "max_items": config.max_items, "alarm_quantile": config.alarm_quantile,
                        "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed})
     return home() / "audit" / "cells" / f"{key}.json"
 
