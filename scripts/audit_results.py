@@ -243,7 +243,8 @@ def render(record, gemma3=None) -> str:
         "the triggers and labels.",
         "",
         dtype_note([record.path]) + " Organisms are built, verified and scored in it (its name is part of "
-        "every organism's and audit cell's cache key).",
+        "every organism's and audit cell's cache key). The same organisms in fp32 on an AVX2-only CPU: "
+        "[dtype.md](dtype.md).",
         "",
         "## Organisms",
         "",

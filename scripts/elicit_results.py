@@ -224,7 +224,7 @@ def render(runs: Path) -> Path:
         "the template's two completions (capitals: `The capital of X is Y.` + ` False`/` True`; fever and "
         "politifact: the claim + ` false`/` true`; the others: a question + ` No`/` Yes`). Activations: the last "
         "token (the completion), every 2nd block and the last.",
-        dtype_note(r.path for r in done),
+        dtype_note(r.path for r in done) + " The same experiments in fp32 on an AVX2-only CPU: [dtype.md](dtype.md).",
         f"- {BASE['n_items']} items per task (seed 0, whole groups kept together), split 60/20/20 by group "
         "(train/validation/test). Each side of a pair is centred and scaled with statistics from the "
         "training rows only, applied unchanged to validation, test and transfer rows.",

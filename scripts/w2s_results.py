@@ -120,7 +120,8 @@ def render(records: list) -> str:
         "(`train: finetune`, full or LoRA) runs the same protocol and methods on the models themselves, and is "
         "too slow on 2 CPU cores for this grid.",
         "",
-        dtype_note(r.path for r in records),
+        dtype_note(r.path for r in records) + " The same experiments in fp32 on an AVX2-only CPU: "
+        "[dtype.md](dtype.md).",
         "",
         "![PGR per method](w2s_pgr.png)",
         "",
