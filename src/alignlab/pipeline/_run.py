@@ -24,7 +24,6 @@ from typing import Any
 
 from alignlab.errors import AlignlabError
 from alignlab.pipeline._config import PipelineConfig
-from alignlab.threads import torch_threads
 
 # Rough relative cost of each step on the default job, for the ETA.
 _WEIGHTS = {"w2s": 4.0, "elicit": 3.0, "agreement": 3.0, "audit": 8.0, "report": 0.3}

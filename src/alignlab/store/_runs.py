@@ -89,9 +89,7 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": versions,
     }
-    if "torch" in sys.modules:
-        import torch
-
+    if "torch" in sys.modules:  # a run that loaded no model does not import torch for this
         from alignlab.machine import machine_record
 
         # the machine, and the dtype `auto` means on it (a config may name another; its
