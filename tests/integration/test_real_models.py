@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def smollm2():
     prepared = prepare("smollm2-135m")  # verifies the GGUF's sha256 on first prepare
     assert len(prepared.weights_sha256) == 64
-    return load_model("smollm2-135m")  # bf16
+    return load_model("smollm2-135m")  # dtype auto: bf16 where native, else fp32
 
 
 def test_smollm2_sarcasm_probe_beats_070(smollm2, tmp_path):
