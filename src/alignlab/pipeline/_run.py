@@ -56,13 +56,12 @@ def _progress(enabled: bool, total: float) -> Iterator[_Steps]:
     if not enabled:
         yield _Steps(None, total)
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from alignlab.cli._common import err_console
 
     columns = (TextColumn("{task.description:<44}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console) as progress:
+    with Progress(*columns, console=Console(stderr=True)) as progress:  # the library never imports the CLI
         yield _Steps(progress, total)
 
 
