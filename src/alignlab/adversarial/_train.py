@@ -59,13 +59,14 @@ def target_loss(model: Any, ids: Tensor, mask: Tensor, pos: Tensor, labels: Tens
     from alignlab.models import body
 
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model  # under LoRA: the
-    config = causal.config  # model with adapters injected, whose body and head we call directly
-    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+    config, head = causal.config, causal.get_output_embeddings()  # model with adapters injected
+    if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
         return model(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
-    hidden = body(causal)(input_ids=ids, attention_mask=mask, position_ids=pos).last_hidden_state  # (B, T, d)
+    hidden = body(causal)(input_ids=ids, attention_mask=mask, position_ids=pos,
+                          use_cache=False).last_hidden_state  # (B, T, d); no KV cache while training
     target = labels[:, 1:]  # position t predicts token t + 1
     keep = target != -100  # (B, T - 1)
-    logits = causal.get_output_embeddings()(hidden[:, :-1][keep])  # (k, V)
+    logits = head(hidden[:, :-1][keep])  # (k, V)
     return F.cross_entropy(logits.float(), target[keep])
 
 
