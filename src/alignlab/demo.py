@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignlab.interpretability import LayerSweep
+from alignlab.names import ModelRef, TaskName
 
 
 class DemoConfig(BaseModel):
@@ -20,9 +21,9 @@ class DemoConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    models: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
+    models: tuple[ModelRef, ...] = ("smollm2-135m", "gemma3-270m")
     """Registered model names, local folders or Hugging Face ids."""
-    task: str = "sarcasm"
+    task: TaskName = "sarcasm"
     """A built-in task name or a .jsonl/.csv path."""
     n_examples: int = Field(1500, gt=10)
     """Examples drawn from the task (seeded); the rest are unused."""

@@ -17,8 +17,8 @@ CONFIGS = [
     W2SConfig(method="conf_filter", method_params={"keep": 0.3}, seeds=(3, 4)),
     W2SConfig(train="finetune", finetune=FinetuneConfig(lora=True, lr=1e-4), head=HeadConfig(C=0.1)),
     W2SSweepConfig(),
-    W2SSweepConfig(tasks=("x.jsonl",), pairs=(("a", "b"),), mid={}, base=W2SConfig(seeds=(0,))),
-    DemoConfig(models=("tiny-llama",), task="x.jsonl", n_examples=50, pooling="last"),
+    W2SSweepConfig(tasks=("fever",), pairs=(("tiny-llama", "tiny-gemma3"),), mid={}, base=W2SConfig(seeds=(0,))),
+    DemoConfig(models=("tiny-llama",), task="fever", n_examples=50, pooling="last"),
     Template(format="Q: {text}", choices=(" No", " Yes")),
     ActivationKey(model_digest="m", task_fingerprint="t", rows="all", template="{text}",
                   layers=(0, 3), pooling="mean", dtype="bfloat16", max_length=128),
@@ -40,3 +40,40 @@ def test_extra_fields_forbidden(cls):
 def test_invalid_values_name_the_field():
     with pytest.raises(ValidationError, match="pooling"):
         DemoConfig(pooling="max")
+
+
+@pytest.mark.parametrize(("cls", "field", "value", "says"), [
+    (W2SConfig, "task", "sarcsm", "unknown task 'sarcsm'; built-in tasks: anachronisms"),
+    (W2SConfig, "task", "nowhere/x.jsonl", "task file 'nowhere/x.jsonl' does not exist"),
+    (W2SConfig, "method", "confilter", "unknown transfer method 'confilter'; known: aux_conf"),
+    (W2SConfig, "weak", "gemma-3", "unknown model 'gemma-3'; registered: gemma3-270m"),
+    (W2SConfig, "strong", "./no/such/folder", "model folder './no/such/folder' does not exist"),
+    (DemoConfig, "models", ["smollm2-135m", "smolm2"], "unknown model 'smolm2'"),
+])
+def test_names_resolved_at_validation_with_the_choices(cls, field, value, says):
+    """A typo in a name fails when the config is built (before any model loads), and the
+    message lists what is valid."""
+    with pytest.raises(ValidationError, match=field) as err:
+        cls.model_validate({field: value})
+    assert says in str(err.value)
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"seeds": []}, "give at least one seed"),
+    ({"seeds": [0, 0]}, "repeats a seed"),
+    ({"method": "bootstrap"}, "set mid"),
+    ({"method": "conf_filter", "method_params": {"kep": 0.5}}, "has no parameter(s) ['kep']"),
+])
+def test_w2s_option_combinations_checked_before_work(fields, says):
+    with pytest.raises(ValidationError) as err:
+        W2SConfig.model_validate(fields)
+    assert says in str(err.value)
+    W2SConfig.model_validate({**fields, "seeds": [0, 1], "mid": "smollm2-135m", "method_params": {}})
+
+
+def test_an_existing_relative_folder_is_a_model_not_a_hub_id(tmp_path, monkeypatch):
+    (tmp_path / "mymodels" / "foo").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert W2SConfig(weak="mymodels/foo").weak == "mymodels/foo"
+    with pytest.raises(ValidationError, match="model folder 'mymodels/bar' does not exist"):
+        W2SConfig(weak="mymodels/bar")

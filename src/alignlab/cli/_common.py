@@ -25,7 +25,8 @@ def _describe(err: Exception) -> str | None:
     if isinstance(err, AlignlabError):
         return str(err)
     if isinstance(err, ValidationError):  # a bad option or config field: name its path
-        return "; ".join(f"invalid {'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+        return "; ".join(f"invalid {'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                         for e in err.errors())
     return None
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alignlab.generalization._finetune import FinetuneConfig
 from alignlab.generalization._head import HeadConfig
+from alignlab.names import MethodName, ModelRef, TaskName
 from alignlab.store import RunRecord
 
 
@@ -24,15 +25,15 @@ class W2SConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    weak: str = "smollm2-135m"
+    weak: ModelRef = "smollm2-135m"
     """The weak supervisor's model."""
-    strong: str = "gemma3-270m"
+    strong: ModelRef = "gemma3-270m"
     """The student's (and ceiling's) model."""
-    mid: str | None = None
+    mid: ModelRef | None = None
     """An intermediate model, for methods that supervise through one (bootstrap)."""
-    task: str = "sarcasm"
+    task: TaskName = "sarcasm"
     """A built-in binary task or a .jsonl/.csv path."""
-    method: str = "aux_conf"
+    method: MethodName = "aux_conf"
     """A registered transfer method (xent, aux_conf, conf_filter, bootstrap, knn_smooth)."""
     method_params: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the method's defaults, recorded with the result."""
@@ -53,6 +54,25 @@ class W2SConfig(BaseModel):
     """Head training, with ``train: head`` (and the mid model's head for bootstrap)."""
     finetune: FinetuneConfig = FinetuneConfig()
     """Fine-tuning, with ``train: finetune``."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> W2SConfig:
+        """Option combinations checked before any model loads."""
+        from alignlab.errors import AlignlabError
+        from alignlab.generalization.methods import make_method
+
+        if not self.seeds:
+            raise ValueError("seeds: give at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: {list(self.seeds)} repeats a seed")
+        try:
+            method = make_method(self.method, **self.method_params)
+        except AlignlabError as err:
+            raise ValueError(str(err)) from None
+        if method.needs_mid and self.mid is None:
+            raise ValueError(f"method {self.method!r} supervises through an intermediate model: set mid "
+                             "(e.g. --mid smollm2-135m)")
+        return self
 
 
 def run_w2s(config: W2SConfig, runs_root=None, force: bool = False) -> RunRecord:

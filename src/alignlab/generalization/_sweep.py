@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alignlab.generalization._run import W2SConfig, run_w2s
+from alignlab.names import MethodName, ModelRef, TaskName
 from alignlab.store import RunRecord
 
 
@@ -14,12 +15,12 @@ class W2SSweepConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tasks: tuple[str, ...] = ("sarcasm", "fever", "strategyqa", "sports_understanding")
+    tasks: tuple[TaskName, ...] = ("sarcasm", "fever", "strategyqa", "sports_understanding")
     """Built-in binary tasks or .jsonl/.csv paths."""
-    pairs: tuple[tuple[str, str], ...] = (("minilm-l6", "smollm2-135m"), ("minilm-l6", "gemma3-270m"),
+    pairs: tuple[tuple[ModelRef, ModelRef], ...] = (("minilm-l6", "smollm2-135m"), ("minilm-l6", "gemma3-270m"),
                                           ("smollm2-135m", "gemma3-270m"))
     """(weak, strong) model pairs."""
-    methods: tuple[str, ...] = ("xent", "aux_conf", "conf_filter", "bootstrap", "knn_smooth")
+    methods: tuple[MethodName, ...] = ("xent", "aux_conf", "conf_filter", "bootstrap", "knn_smooth")
     """Transfer methods; ``bootstrap`` runs only for pairs with a mid model."""
     mid: dict[str, str] = Field(default_factory=lambda: {"minilm-l6->gemma3-270m": "smollm2-135m"})
     """Intermediate model per pair, keyed ``weak->strong``."""

@@ -29,6 +29,7 @@ from alignlab.interpretability._ccs import CCS
 from alignlab.interpretability._crc import CRC
 from alignlab.interpretability._logistic import LogisticProbe
 from alignlab.interpretability._mass_mean import MassMeanProbe
+from alignlab.names import ModelRef, TaskName
 from alignlab.threads import torch_threads
 
 Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
@@ -40,9 +41,9 @@ class ElicitConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = "gemma3-270m"
+    model: ModelRef = "gemma3-270m"
     """Registered model name, local folder or Hugging Face id."""
-    task: str = "capitals"
+    task: TaskName = "capitals"
     """A built-in task with template choices, or a .jsonl/.csv path."""
     methods: tuple[Method, ...] = ("logistic", "mass_mean", "ccs", "crc", "zeroshot")
     """Which probes (and the zero-shot baseline) to run."""
@@ -72,7 +73,7 @@ class ElicitConfig(BaseModel):
     """``misleading`` prepends ``prefix_shots`` training examples answered wrongly."""
     prefix_shots: int = Field(4, ge=1)
     """Number of wrongly answered examples in the misleading prefix."""
-    transfer: str | None = None
+    transfer: TaskName | None = None
     """Also test the probes (trained on ``task``) on this task's test split."""
     pooling: Literal["last", "mean"] = "last"
     """Token pooling; ``last`` is the completion token, where the pair differs."""

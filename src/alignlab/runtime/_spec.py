@@ -94,7 +94,7 @@ def _validate(cls: type, data: dict[str, Any], where: str = ""):
             if where:
                 loc = f"{loc} (in {where})"
             given = "" if e["type"] == "missing" else f", got {e.get('input')!r}"
-            problems.append(f"{loc}: {e['msg']}{given}")
+            problems.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}{given}")
         raise SpecError(f"invalid {cls.__name__}: " + "; ".join(problems)) from None
 
 

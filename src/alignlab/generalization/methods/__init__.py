@@ -67,12 +67,26 @@ def register_method(name: str):
     return decorate
 
 
-def make_method(name: str, **params: Any) -> TransferMethod:
-    """Build a registered method; ``params`` override its defaults and are recorded."""
+def known_methods() -> dict[str, Callable[..., TransferMethod]]:
+    """Every registered method by name (the built-in ones imported first)."""
     from alignlab.generalization.methods import aux_conf, bootstrap, conf_filter, knn_smooth, xent  # noqa: F401
 
-    if name not in METHODS:
+    return METHODS
+
+
+def make_method(name: str, **params: Any) -> TransferMethod:
+    """Build a registered method; ``params`` override its defaults and are recorded.
+    Parameters the method does not take end in an error naming them."""
+    if name not in known_methods():
         raise UnknownNameError(f"unknown W2S method {name!r}; known: {', '.join(sorted(METHODS))}")
+    import inspect
+
+    accepted = set(inspect.signature(METHODS[name]).parameters)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        from alignlab.errors import AlignlabError
+
+        raise AlignlabError(f"W2S method {name!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}")
     method = METHODS[name](**params)
     method.name, method.params = name, dict(params)
     return method

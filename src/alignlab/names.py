@@ -1,0 +1,110 @@
+"""Names in configs, resolved when a config is validated, before any work starts.
+
+A task, model, transfer method, detector or organism named in a spec or on the command
+line is looked up in its registry as the config is built, so a typo (``task: sarcsm``)
+ends in one line listing the valid choices instead of a traceback twenty minutes in.
+Use the annotated types as config field types::
+
+    class MyConfig(BaseModel):
+        task: TaskName = "sarcasm"
+        weak: ModelRef = "smollm2-135m"
+
+pydantic does not validate defaults, so importing a config class stays cheap; the
+registries (some import torch) load only when a value is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_TASK_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
+def _choices(names) -> str:
+    return ", ".join(sorted(names))
+
+
+def check_task(name: str) -> str:
+    """A built-in task name or an existing .jsonl/.csv file."""
+    import alignlab.data._builtin  # noqa: F401  (registers the built-ins)
+    from alignlab.data._registry import TASKS
+
+    if name in TASKS:
+        return name
+    path = Path(name).expanduser()
+    if path.suffix.lower() in _TASK_SUFFIXES:
+        if not path.is_file():
+            raise ValueError(f"task file {name!r} does not exist (relative to {Path.cwd()})")
+        return name
+    raise ValueError(f"unknown task {name!r}; built-in tasks: {_choices(TASKS)}; "
+                     "or a .jsonl/.csv file with 'text' and 'label' columns")
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether a model reference is meant as a local folder rather than a hub id:
+    it starts with ``.``, ``~`` or ``/``, or its first component is a local folder."""
+    if ref.startswith((".", "~", "/")):
+        return True
+    first = ref.split("/", 1)[0]
+    return "/" in ref and Path(first).is_dir()
+
+
+def check_model(ref: str) -> str:
+    """A registered model, a ``tiny-*`` test model, an existing local folder, or a Hugging
+    Face id (``org/name``, loaded from the offline hub cache). A path that does not exist
+    is reported as a missing folder, not tried as a hub id."""
+    from alignlab.models._registry import REGISTRY
+    from alignlab.models._tiny import TINY_CONFIGS
+
+    if ref in REGISTRY or ref in TINY_CONFIGS:
+        return ref
+    if Path(ref).expanduser().is_dir():
+        return ref
+    if looks_like_path(ref):
+        raise ValueError(f"model folder {ref!r} does not exist (relative to {Path.cwd()})")
+    if ref.count("/") == 1 and all(ref.split("/")):
+        return ref  # a hub id: load_model says if it is not in the offline cache
+    raise ValueError(f"unknown model {ref!r}; registered: {_choices([*REGISTRY, *TINY_CONFIGS])}; "
+                     "or a local model folder, or a Hugging Face id org/name")
+
+
+def check_method(name: str) -> str:
+    """A registered weak-to-strong transfer method."""
+    from alignlab.generalization.methods import known_methods
+
+    methods = known_methods()
+    if name not in methods:
+        raise ValueError(f"unknown transfer method {name!r}; known: {_choices(methods)}")
+    return name
+
+
+def check_detector(name: str) -> str:
+    """A registered detector."""
+    from alignlab.adversarial.detectors import DETECTORS
+
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; known: {_choices(DETECTORS)}")
+    return name
+
+
+def check_organism(ref: str) -> str:
+    """A built-in organism or an existing organism spec .yaml file."""
+    from alignlab.adversarial._registry import ORGANISMS
+
+    if ref in ORGANISMS:
+        return ref
+    if ref.endswith((".yaml", ".yml")):
+        if not Path(ref).expanduser().is_file():
+            raise ValueError(f"organism spec file {ref!r} does not exist (relative to {Path.cwd()})")
+        return ref
+    raise ValueError(f"unknown organism {ref!r}; built-in: {_choices(ORGANISMS)}; or a spec .yaml file")
+
+
+TaskName = Annotated[str, AfterValidator(check_task)]
+ModelRef = Annotated[str, AfterValidator(check_model)]
+MethodName = Annotated[str, AfterValidator(check_method)]
+DetectorName = Annotated[str, AfterValidator(check_detector)]
+OrganismRef = Annotated[str, AfterValidator(check_organism)]
