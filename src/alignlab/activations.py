@@ -34,12 +34,17 @@ def task_activations(
 
     ``indices`` picks and orders examples (default: all). The result is cached in
     ``store`` (default: the one under ``$ALIGNLAB_HOME``) keyed by everything that
-    determines it; a second identical call does no model work.
+    determines it; a second identical call does no model work. The model enters the key
+    as ``lm.digest``, the sha256 of its weight files checked when it was loaded, so
+    weights changed in place never meet activations cached for the old ones. A model
+    without a digest (``""``, an audit subject scrubbed of its identity) is never cached.
     """
     from alignlab.models import extract, resolve_layers
 
-    store = store or ActivationStore()
     layer_ids = tuple(resolve_layers(layers, lm.n_layers))
+    if not lm.digest:
+        return extract(lm, task.texts(indices), layer_ids, pooling, max_length=max_length, progress=progress)
+    store = store or ActivationStore()
     rows = "all" if indices is None else stable_hash(np.asarray(indices, dtype=np.int64).tolist())
     key = ActivationKey(
         model_digest=lm.digest, task_fingerprint=task.fingerprint, rows=rows,

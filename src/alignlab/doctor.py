@@ -2,9 +2,10 @@
 
 The machine (device, CPU model and capability, fp32 and bf16 matmul rates measured
 now), the dtype and threads alignlab will use and why, the offline models (installed?
-prepared?), the caches and their sizes, and the optional tools: Chromium (the report's
-browser test) and a sandbox for model-written code (bubblewrap). ``alignlab doctor``
-prints it on one screen, or as JSON.
+prepared? weights intact: re-hashed against their manifests, about a second per GB,
+unless ``verify=False``), the caches and their sizes, and the optional tools: Chromium
+(the report's browser test) and a sandbox for model-written code (bubblewrap).
+``alignlab doctor`` prints it on one screen, or as JSON.
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ def _folder_bytes(path: Path) -> int:
     return total
 
 
-def _models() -> list[dict[str, Any]]:
+def _models(verify: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A row per registered model, and what checking the weights cost: ``verify``
+    re-hashes every prepared weight file against its manifest (about 1 s per GB, so
+    1–3 s for the default zoo); without it a file unchanged since its last check (same
+    stamp) is trusted."""
+    import time
+
     from alignlab.errors import AlignlabError
     from alignlab.models import REGISTRY, read_prepared
 
-    out = []
+    out, checked, t0 = [], 0, time.perf_counter()
     for entry in REGISTRY.values():
         row: dict[str, Any] = {"name": entry.name, "installed": entry.source.is_installed(),
                                "in_tests": entry.in_tests, "prepared": False}
@@ -38,7 +45,7 @@ def _models() -> list[dict[str, Any]]:
             row["fix"] = entry.source.install
         else:
             try:
-                ready = read_prepared(entry.name)
+                ready = read_prepared(entry.name, full=verify)
             except AlignlabError as err:
                 row.update(prepared="damaged", fix=f"alignlab models prepare {entry.name} --force ({err})")
             else:
@@ -47,8 +54,10 @@ def _models() -> list[dict[str, Any]]:
                     row["fix"] = f"alignlab models prepare {entry.name} (or let first use do it)"
                 else:
                     row["size_bytes"] = ready.size_bytes
+                    checked += ready.size_bytes
         out.append(row)
-    return out
+    check = {"full": verify, "bytes": checked, "seconds": round(time.perf_counter() - t0, 2)}
+    return out, check
 
 
 def _caches() -> dict[str, Any]:
@@ -74,9 +83,11 @@ def _tools() -> dict[str, Any]:
     }
 
 
-def diagnose(measure: bool = True) -> dict[str, Any]:
+def diagnose(measure: bool = True, verify: bool = True) -> dict[str, Any]:
     """Everything ``alignlab doctor`` shows, as plain data; ``measure`` times an fp32
-    and a bf16 matmul now (about a second; the bf16 one is slow where it is emulated)."""
+    and a bf16 matmul now (about a second; the bf16 one is slow where it is emulated);
+    ``verify`` re-hashes every prepared model's weights against its manifest (about a
+    second per GB; without it, files unchanged since their last check are trusted)."""
     import torch
 
     from alignlab.errors import AlignlabError
@@ -94,7 +105,7 @@ def diagnose(measure: bool = True) -> dict[str, Any]:
         report["threads"]["ALIGNLAB_THREADS"] = env_threads()
     except AlignlabError as err:
         report["threads"].update(ALIGNLAB_THREADS=None, error=str(err))
-    report["models"] = _models()
+    report["models"], report["weights_check"] = _models(verify)
     report["caches"] = _caches()
     report["tools"] = _tools()
     report["todo"] = _todo(report)

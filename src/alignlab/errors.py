@@ -26,3 +26,19 @@ class IntegrityError(AlignlabError):
 
 class DataError(AlignlabError, ValueError):
     """Malformed or empty data: the message names the file and line where it can."""
+
+
+class WeightsMismatchError(IntegrityError):
+    """A model's weight file no longer has the sha256 recorded when it was prepared; the
+    message names the file and the command that repairs it."""
+
+
+class MissingPathError(AlignlabError, FileNotFoundError):
+    """A name that reads as a local path, but nothing is there."""
+
+    def __str__(self) -> str:  # OSError would prefix an errno when given more arguments
+        return str(self.args[0]) if self.args else ""
+
+
+class NotAModelError(AlignlabError):
+    """A local path exists but is not a loadable model folder; the message says what is missing."""

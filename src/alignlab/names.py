@@ -43,32 +43,38 @@ def check_task(name: str) -> str:
                      "or a .jsonl/.csv file with 'text' and 'label' columns")
 
 
-def looks_like_path(ref: str) -> bool:
-    """Whether a model reference is meant as a local folder rather than a hub id:
-    it starts with ``.``, ``~`` or ``/``, or its first component is a local folder."""
-    if ref.startswith((".", "~", "/")):
-        return True
-    first = ref.split("/", 1)[0]
-    return "/" in ref and Path(first).is_dir()
-
-
 def check_model(ref: str) -> str:
     """A registered model, a ``tiny-*`` test model, an existing local folder, or a Hugging
-    Face id (``org/name``, loaded from the offline hub cache). A path that does not exist
-    is reported as a missing folder, not tried as a hub id."""
-    from alignlab.models._registry import REGISTRY
-    from alignlab.models._tiny import TINY_CONFIGS
+    Face id (``org/name``; offline, only one in the hub cache). The rule is
+    ``alignlab.models.model_reference``'s: a path that does not exist is reported as a
+    missing folder, never tried as a hub id."""
+    from alignlab.errors import AlignlabError
+    from alignlab.models._load import model_reference
 
-    if ref in REGISTRY or ref in TINY_CONFIGS:
-        return ref
-    if Path(ref).expanduser().is_dir():
-        return ref
-    if looks_like_path(ref):
-        raise ValueError(f"model folder {ref!r} does not exist (relative to {Path.cwd()})")
-    if ref.count("/") == 1 and all(ref.split("/")):
-        return ref  # a hub id: load_model says if it is not in the offline cache
-    raise ValueError(f"unknown model {ref!r}; registered: {_choices([*REGISTRY, *TINY_CONFIGS])}; "
-                     "or a local model folder, or a Hugging Face id org/name")
+    try:
+        kind, _ = model_reference(ref)
+    except AlignlabError as err:
+        raise ValueError(str(err)) from None
+    if kind == "hub" and _offline() and not _in_hub_cache(ref):
+        raise ValueError(f"model {ref!r} is neither a local folder (./{ref} does not exist) nor a Hugging Face "
+                         "id in the offline hub cache; `alignlab models list` shows the models shipped offline")
+    return ref
+
+
+def _offline() -> bool:
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the hub cache holds ``repo_id``'s config (offline, nothing else can load)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 — a malformed id or an unreadable cache: not loadable
+        return False
 
 
 def check_method(name: str) -> str:

@@ -138,10 +138,13 @@ def test_doctor_says_what_is_used_and_what_to_fix(tmp_home, monkeypatch):
     # An empty ALIGNLAB_HOME: nothing prepared, and each model says how to fix it.
     assert all(not m["prepared"] and "fix" in m for m in report["models"] if m["name"] != "minilm-l6")
     assert any("ALIGNLAB_THREADS='two'" in item for item in report["todo"])
+    assert report["weights_check"]["full"] is True  # the default re-hashes prepared weights
+    out = CliRunner().invoke(app, ["doctor", "--json", "--no-measure", "--no-verify"])
+    assert out.exit_code == 0 and json.loads(out.output)["weights_check"]["full"] is False
     monkeypatch.setenv("ALIGNLAB_DTYPE", "half-ish")
     out = CliRunner().invoke(app, ["doctor"])  # one screen, measured rates included
     assert out.exit_code == 0, out.output
-    assert "matmul now" in out.output and "ALIGNLAB_DTYPE='half-ish'" in out.output
+    assert "matmul now" in out.output and "ALIGNLAB_DTYPE='half-ish'" in out.output and "re-hashed" in out.output
 
 
 def test_results_documents_say_which_dtype(tmp_home):

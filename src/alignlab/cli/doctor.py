@@ -15,11 +15,14 @@ from alignlab.cli._common import console, human_bytes, user_errors
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
     measure: bool = typer.Option(True, help="Time an fp32 and a bf16 matmul now (about a second)."),
+    verify: bool = typer.Option(True, help="Re-hash every prepared model's weights against its manifest "
+                                           "(about a second per GB); --no-verify trusts files unchanged since "
+                                           "their last check."),
 ) -> None:
     """What alignlab will use on this machine, and what to fix first."""
     from alignlab.doctor import diagnose
 
-    report = diagnose(measure=measure)
+    report = diagnose(measure=measure, verify=verify)
     if as_json:
         typer.echo(json.dumps(report, indent=1, default=str))
         return
@@ -40,6 +43,11 @@ def doctor(
                  else "[yellow]damaged[/]" if row["prepared"] == "damaged"
                  else "installed, not prepared" if row["installed"] else "[yellow]not installed[/]")
         table.add_row(f"model {row['name']}", state + ("" if row["in_tests"] else " (optional)"))
+    w = report["weights_check"]
+    weights = (f"re-hashed {human_bytes(w['bytes'])} in {w['seconds']:.1f} s (prepared models against their "
+               "manifests)" if w["full"] else "checked by stamp only (--no-verify): files unchanged since their "
+               "last hash are trusted")
+    table.add_row("weights", weights)
     c = report["caches"]
     sizes = ", ".join(f"{k} {human_bytes(v)}" for k, v in c["sizes"].items()) or "empty"
     table.add_row("caches", f"{c['home']}: {sizes}; {human_bytes(c['free_bytes'])} free")

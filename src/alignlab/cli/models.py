@@ -38,16 +38,18 @@ def list_models() -> None:
         table.add_row(name, "built-in", "-", "-", str(spec["hidden_size"]),
                       str(spec["num_hidden_layers"]), f"random {spec['model_type']}, for tests")
     console.print(table)
-    console.print("Also accepted anywhere a model is named: a local Hugging Face folder, or a hub id.")
+    console.print("Also accepted anywhere a model is named: a local Hugging Face folder (a relative or absolute "
+                  "path), or a hub id org/name already in the local Hugging Face cache.")
 
 
 @app.command("prepare")
 @user_errors
 def prepare_model(
     name: str = typer.Argument(..., help="A registered model name (see `alignlab models list`)."),
-    force: bool = typer.Option(False, help="Rebuild even if already prepared."),
+    force: bool = typer.Option(False, help="Rebuild even if already prepared (repairs changed weights)."),
 ) -> None:
-    """Verify, dequantize and cache a model as safetensors under $ALIGNLAB_HOME."""
+    """Verify, dequantize and cache a model as safetensors under $ALIGNLAB_HOME (one
+    process at a time: a second waits, then finds it ready)."""
     from alignlab.models import prepare
 
     ready = prepare(name, force=force)

@@ -8,10 +8,11 @@
 from alignlab.models._capture import capture, find_blocks, resolve_layers
 from alignlab.models._dtype import DTYPES, DType, DTypeChoice, auto_dtype, dtype_record, resolve_dtype
 from alignlab.models._extract import body, extract, pad_batch, pool
-from alignlab.models._load import LoadedModel, default_device, load_model
+from alignlab.models._load import LoadedModel, default_device, load_model, model_reference
 from alignlab.models._prepare import PreparedModel, prepare, read_prepared
 from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
 from alignlab.models._tiny import TINY_CONFIGS
+from alignlab.models._weights import weights_digest
 
 __all__ = [
     "DTYPES",
@@ -32,9 +33,11 @@ __all__ = [
     "find_blocks",
     "get_entry",
     "load_model",
+    "model_reference",
     "pad_batch",
     "pool",
     "prepare",
     "read_prepared",
     "resolve_layers",
+    "weights_digest",
 ]

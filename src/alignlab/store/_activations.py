@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from alignlab.paths import home
 from alignlab.store._atomic import atomic_dir, sha256_file
@@ -38,8 +38,10 @@ class ActivationKey(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_digest: str
-    """sha256 of the weights (or a hash of a tiny model's config and seed)."""
+    model_digest: str = Field(min_length=1)
+    """sha256 of the weight files' contents, verified on load (or a hash of a tiny
+    model's config and seed); never a name or a path. Empty is refused: a model
+    without a digest (a scrubbed audit subject) is not cached."""
     task_fingerprint: str
     rows: str
     """Which examples, in order: ``"all"`` or a hash of the index list."""
