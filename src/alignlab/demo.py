@@ -61,7 +61,7 @@ def run_demo(config: DemoConfig = DemoConfig(), runs_root: str | Path | None = N
     from alignlab.report import plot_layer_sweeps
     from alignlab.store import run_path, write_run
 
-    task = load_task(config.task).subset(config.n_examples, seed=config.seed)
+    task, warnings = load_task(config.task).draw(config.n_examples, seed=config.seed)
     test_fraction = 1 - config.train_fraction - config.val_fraction
     if test_fraction <= 0:
         raise ValueError("train_fraction + val_fraction must leave a test split")
@@ -76,7 +76,7 @@ def run_demo(config: DemoConfig = DemoConfig(), runs_root: str | Path | None = N
         del lm, acts  # free the model before loading the next
     result = {
         "task": task.name, "task_fingerprint": task.fingerprint, "n_examples": len(task),
-        "positive_rate": float(np.mean(task.labels)),
+        "positive_rate": float(np.mean(task.labels)), "warnings": warnings,
         "sweeps": {name: s.as_dict() for name, s in sweeps.items()},
     }
     # The plot goes in first: result.json, written last, marks the run as finished.

@@ -25,7 +25,26 @@ class Estimate:
                 "level": self.level, "method": self.method}
 
     def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}] (n={self.n})"
+        return f"{self.value:.3f} {interval_text(self.as_dict())} (n={self.n})"
+
+
+def _bound(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def interval_text(e: dict, digits: int = 3, scale: float = 1.0) -> str:
+    """``[lo, hi]`` of an estimate (an ``Estimate.as_dict()`` or a record's copy of one),
+    or ``(one value: no interval)`` where it has none (a mean over one seed)."""
+    lo, hi = _bound(e.get("lo")), _bound(e.get("hi"))
+    if lo is None or hi is None:
+        return "(one value: no interval)" if e.get("n") == 1 else "(no interval)"
+    return f"[{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+
+
+def error_bar(e: dict) -> tuple[float, float]:
+    """(below, above) the value for a plot's error bar; (0, 0) where there is no interval."""
+    lo, hi, v = _bound(e.get("lo")), _bound(e.get("hi")), float(e["value"])
+    return (0.0, 0.0) if lo is None or hi is None else (v - lo, hi - v)
 
 
 def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
@@ -45,13 +64,15 @@ def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
-    """Mean with a Student-t interval (across seeds); a single value gets a zero-width CI."""
+    """Mean with a Student-t interval (across seeds). A single value has no interval: its
+    bounds are NaN (null in a record) and ``interval_text`` says "one value: no interval",
+    never a zero-width interval that reads as certainty."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("mean_ci: no values")
     m = float(x.mean())
     if x.size == 1:
-        return Estimate(m, m, m, 1, level, "t")
+        return Estimate(m, math.nan, math.nan, 1, level, "t: one value, no interval")
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))

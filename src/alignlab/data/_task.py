@@ -136,6 +136,23 @@ class Task:
         return Task(f"{self.name}[{n}@{seed}]", examples, self.template, self.kind,
                     self.description, self.source)
 
+    def draw(self, n: int, seed: int = 0, what: str = "examples") -> tuple[Task, list[str]]:
+        """``subset(n, seed)`` for an experiment: refuses a draw with fewer than two
+        classes (a one-class task scores every role 1.000 and measures nothing), and
+        returns warnings for what it can run on, such as fewer ``what`` than asked (the
+        run's record holds how many it used)."""
+        drawn = self.subset(n, seed=seed)
+        labels = drawn.labels
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            raise DataError(f"task {self.name!r} has only one class (label {int(classes[0]) if len(classes) else '-'})"
+                            f" among the {len(drawn)} {what} drawn: every accuracy would be 1.000 and mean nothing;"
+                            " use a task with both labels")
+        warnings = []
+        if n > len(self):
+            warnings.append(f"asked for {n} {what}, task {self.name!r} has {len(self)}: used all {len(self)}")
+        return drawn, warnings
+
     @property
     def n_groups(self) -> int:
         """Distinct groups (an ungrouped example is its own group)."""

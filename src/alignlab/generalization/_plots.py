@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from alignlab.stats import error_bar
 from alignlab.store import RunRecord
 
 MAX_UNDEFINED = 1
@@ -42,8 +43,8 @@ def plot_pgr(records: list[RunRecord], path: Path, methods: list[str], max_undef
                 p = hit[0].result["summary"]["pgr"]
                 xs.append(i + (j - (len(methods) - 1) / 2) * 0.15)
                 ys.append(p["value"])
-                lo.append(p["value"] - p["lo"])
-                hi.append(p["hi"] - p["value"])
+                lo.append(error_bar(p)[0])
+                hi.append(error_bar(p)[1])
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=4, capsize=2, label=method, color=f"C{j}")
             plotted = plotted or bool(xs)
         ax.axhline(0, color="k", lw=0.8)
@@ -78,8 +79,8 @@ def plot_sizes(records: list[RunRecord], path: Path, method: str = "xent") -> Pa
             x = [r.result["n_params"]["strong"] / 1e6 for r in mine]
             for role, style in (("student", "-o"), ("ceiling", "--s")):
                 s = [r.result["summary"][role] for r in mine]
-                ax.errorbar(x, [e["value"] for e in s], yerr=[[e["value"] - e["lo"] for e in s],
-                            [e["hi"] - e["value"] for e in s]], fmt=style, color=f"C{k}", ms=4, capsize=2,
+                ax.errorbar(x, [e["value"] for e in s], yerr=[[error_bar(e)[0] for e in s],
+                            [error_bar(e)[1] for e in s]], fmt=style, color=f"C{k}", ms=4, capsize=2,
                             label=f"{role}, weak = {weak}" if role == "student" else None, alpha=1 if role == "student" else 0.5)
             ax.axhline(mine[0].result["summary"]["weak"]["value"], color=f"C{k}", ls=":", lw=1)
         ax.set_xscale("log")

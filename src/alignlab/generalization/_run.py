@@ -10,6 +10,7 @@ targets from the strong model's geometry (``knn_smooth``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,6 +19,8 @@ from alignlab.generalization._finetune import FinetuneConfig
 from alignlab.generalization._head import HeadConfig
 from alignlab.names import MethodName, ModelRef, TaskName
 from alignlab.store import RunRecord
+
+log = logging.getLogger(__name__)
 
 
 class W2SConfig(BaseModel):
@@ -91,7 +94,7 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     from alignlab.store import write_run
 
     method = make_method(config.method, **config.method_params)  # fail fast on a bad name
-    task = load_task(config.task).subset(config.n_examples, seed=0)
+    task, warnings = load_task(config.task).draw(config.n_examples, seed=0)
     features, layers, digests, sizes = {}, {}, {}, {}
     roles = ("weak", "strong") + (("mid",) if config.mid else ())
     for role in roles:
@@ -106,10 +109,27 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
         learners = {role: HeadLearner(features[role], config.head) for role in ("weak", "strong")}
     result = w2s_seeds(learners["weak"], learners["strong"], task.labels, method, config.seeds,
                        min_gap=config.min_gap, mid_X=features.get("mid"))
+    majority = float(max(task.labels.mean(), 1 - task.labels.mean()))
+    warnings += _at_or_below_chance(result["summary"], majority)
     result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers,
-                  n_params=sizes)
+                  n_params=sizes, majority_rate=majority, warnings=warnings)
+    for warning in warnings:
+        log.warning("%s", warning)
     return write_run("w2s", config.model_dump(mode="json"), result, root=runs_root,
                      env_extra={"model_digests": digests, "task_fingerprint": task.fingerprint})
+
+
+def _at_or_below_chance(summary: dict, majority: float) -> list[str]:
+    """Warnings for a weak supervisor or ceiling whose mean test accuracy is not above
+    always answering the majority class: there is no signal to transfer or no gap to
+    recover, and a PGR computed from it measures noise."""
+    out = []
+    for role, meaning in (("weak", "its labels carry no signal"), ("ceiling", "the strong model cannot learn the task")):
+        value = summary[role]["value"]
+        if value <= majority:
+            out.append(f"{role} accuracy {value:.3f} is at or below the majority-class rate {majority:.3f}: {meaning}"
+                       "; PGR here is not meaningful")
+    return out
 
 
 # Features of (prepared weights, task, layer, pooling) already computed in this process:

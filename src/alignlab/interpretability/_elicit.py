@@ -188,7 +188,12 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
 
     if not config.methods:
         raise AlignlabError("no methods given; pick from logistic, mass_mean, ccs, crc, zeroshot")
-    task = load_task(config.task).subset(config.n_items, seed=config.seed)
+    task, warnings = load_task(config.task).draw(config.n_items, seed=config.seed, what="items")
+    for name in (config.task, config.transfer):  # checked before the model loads
+        if name is not None and load_task(name).template.choices is None:
+            raise AlignlabError(f"task {name!r} has no answer choices in its template: elicit builds contrast pairs"
+                                " (and zero-shot scores) from them; use a built-in task with choices (alignlab tasks"
+                                " list) or give the file task a template with choices (alignlab.data.task_from_file)")
     split = task.split(seed=config.seed, fractions=config.fractions)
     if config.prefix == "misleading":
         task = misleading_prefix(task, split.train, k=config.prefix_shots, seed=config.seed)
@@ -203,7 +208,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
         "choices": list(task.template.choices), "n_items": len(task),
         "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
         "positive_rate_test": float(y[split.test].mean()), "sign_labels": config.sign_labels,
-        "methods": {},
+        "warnings": warnings, "methods": {},
     }
     best = {}
     # Extraction above and the zero-shot pass below are big matmuls that use every core;

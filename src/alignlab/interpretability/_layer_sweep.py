@@ -50,6 +50,19 @@ class LayerSweep:
                 "best_layer": self.best_layer, "best_layer_selected_on": "val" if self.val_accuracy else None,
                 **self.meta}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> LayerSweep:
+        """A sweep read back from a run record (``as_dict``'s output)."""
+        def est(d: dict) -> Estimate:
+            return Estimate(**{k: d[k] for k in ("value", "lo", "hi", "n", "level", "method") if k in d})
+
+        known = {"layers", "accuracy", "val_accuracy", "majority", "n_train", "n_test", "best_layer",
+                 "best_layer_selected_on"}
+        return cls(list(data["layers"]), [est(a) for a in data["accuracy"]], est(data["majority"]),
+                   data["n_train"], data["n_test"],
+                   None if data.get("val_accuracy") is None else [est(a) for a in data["val_accuracy"]],
+                   {k: v for k, v in data.items() if k not in known})
+
 
 def probe_layers(
     acts: np.ndarray,

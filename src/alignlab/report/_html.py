@@ -76,8 +76,10 @@ def est(e: Any, digits: int = 3) -> str:
     if not isinstance(e, dict) or e.get("value") is None:
         return "<span class='warn'>undefined</span>"
     ci = ""
-    if e.get("lo") is not None and e.get("hi") is not None:
-        ci = f" <span class='ci'>[{e['lo']:.{digits}f}, {e['hi']:.{digits}f}]"
+    if "lo" in e or "hi" in e:
+        from alignlab.stats import interval_text
+
+        ci = f" <span class='ci'>{interval_text(e, digits)}"
         ci += f" n={e['n']}</span>" if e.get("n") is not None else "</span>"
     return f"{e['value']:.{digits}f}{ci}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from alignlab.report._html import Run, Section, card, esc, est, img_figure, img_file, load_sub, table
+from alignlab.stats import error_bar, interval_text
 
 
 def _value(e: Any) -> float | None:
@@ -26,11 +27,13 @@ def _w2s_plot(records: dict[str, Run]) -> str:
             e = rec.result["summary"][role]
             xs.append(i + (k - 1) * width)
             ys.append(e["value"])
-            err[0].append(e["value"] - e["lo"])
-            err[1].append(e["hi"] - e["value"])
+            below, above = error_bar(e)
+            err[0].append(below)
+            err[1].append(above)
         ax.bar(xs, ys, width, yerr=err, capsize=3, label=role, color=f"C{k}")
     ax.set_xticks(range(len(records)), list(records))
-    lo = min(r.result["summary"]["weak"]["lo"] for r in records.values())
+    lo = min(r.result["summary"]["weak"]["value"] - error_bar(r.result["summary"]["weak"])[0]
+             for r in records.values())
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.set_ylabel("test accuracy (mean over seeds, 95% CI)")
     ax.legend(fontsize=8)
@@ -39,7 +42,7 @@ def _w2s_plot(records: dict[str, Run]) -> str:
         ax2.scatter([i] * len(vals), vals, color="C1", alpha=0.7, zorder=3)
         p = rec.result["summary"]["pgr"]
         if p:
-            ax2.errorbar([i + 0.15], [p["value"]], yerr=[[p["value"] - p["lo"]], [p["hi"] - p["value"]]],
+            ax2.errorbar([i + 0.15], [p["value"]], yerr=[[error_bar(p)[0]], [error_bar(p)[1]]],
                          fmt="s", color="k", capsize=4)
     ax2.axhline(0, color="grey", lw=1, ls="--")
     ax2.axhline(1, color="grey", lw=1, ls=":")
@@ -111,7 +114,7 @@ def _agreement_plot(agreement: dict) -> str:
         vals = [m["probes"][p]["agreement"] for p in probes]
         xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(probes))]
         ys = [v["value"] if v else 0 for v in vals]
-        err = [[(v["value"] - v["lo"]) if v else 0 for v in vals], [(v["hi"] - v["value"]) if v else 0 for v in vals]]
+        err = [[error_bar(v)[0] if v else 0 for v in vals], [error_bar(v)[1] if v else 0 for v in vals]]
         ax.bar(xs, ys, width, yerr=err, capsize=3, label=f"student ({method})", color=f"C{k + 3}")
     ax.set_xticks(range(len(probes)), probes)
     ax.set_ylim(0, 1)
@@ -225,7 +228,7 @@ def _scorecard_html(card_data: dict, failures: list) -> str:
             cards.append(card(f"PGR · {method}", "<span class='bad'>failed</span>"))
             continue
         big = f"{s['pgr']['value']:.2f}" if s["pgr"] else "<span class='warn'>undefined</span>"
-        detail = (f"95% CI [{s['pgr']['lo']:.2f}, {s['pgr']['hi']:.2f}], {s['n_seeds'] - s['undefined_seeds']}"
+        detail = (f"95% CI {interval_text(s['pgr'], 2)}, {s['n_seeds'] - s['undefined_seeds']}"
                   f"/{s['n_seeds']} seeds; student {s['student']['value']:.3f} vs weak {s['weak']['value']:.3f}, "
                   f"ceiling {s['ceiling']['value']:.3f}" if s["pgr"] else "no weak-to-ceiling gap")
         cards.append(card(f"PGR · {method}", big, detail))
