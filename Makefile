@@ -27,9 +27,9 @@ $(STAMP): pyproject.toml requirements/nodeps.txt requirements/constraints.txt Ma
 	touch $(STAMP)
 
 # The main job: weak-to-strong, truth probes on the student, organisms + audit, and an
-# HTML report (its path is the last line). `alignlab demo` is the old probe sweep.
+# HTML report (its path is the last line). `alignlab demo` = `alignlab pipeline` on defaults.
 demo: setup
-	$(BIN)/alignlab pipeline
+	$(BIN)/alignlab demo
 
 # The report's browser test needs Debian's chromium. Installed here when missing and apt
 # is usable (root); otherwise the test skips for a developer and fails under CI (CI=...).

@@ -1,5 +1,5 @@
-"""The CLI calls the same library functions the tests call; the demo runs end to end
-on a tiny model and a user task, writing a run record and a plot."""
+"""The CLI calls the same library functions the tests call; the probe sweep runs end to
+end on a tiny model and a user task, writing a run record and a plot."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ def test_user_errors_are_one_line_and_exit_2():
     assert out.exit_code == 2 and "no such file" in out.output
 
 
-def test_demo_end_to_end_on_tiny_model(tmp_home):
+def test_probe_sweep_end_to_end_on_tiny_model(tmp_home):
     data = tmp_home / "toy.jsonl"
     rows = [{"text": ("good " if i % 2 else "bad ") * (1 + i % 3) + f"item {i}", "label": i % 2} for i in range(60)]
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    args = ["demo", "--models", "tiny-llama,tiny-bert", "--task", str(data), "--n", "60"]
+    args = ["probe-sweep", "--models", "tiny-llama,tiny-bert", "--task", str(data), "--n-examples", "60"]
     out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "majority" in out.output and "plot:" in out.output and "best layer by validation" in out.output  # (rich wraps titles at 80 columns)
@@ -50,8 +50,8 @@ def test_demo_end_to_end_on_tiny_model(tmp_home):
 
 def test_invalid_options_name_the_field_without_traceback(tmp_path):
     cases = [
-        (["demo", "--pooling", "max"], "pooling"),
-        (["w2s", "--n", "5"], "n_examples"),
+        (["probe-sweep", "--pooling", "max"], "pooling"),
+        (["w2s", "--n-examples", "5"], "n_examples"),
         (["debate", "pixels", "--search", "minimax", "--k", "6"], "k <= 3"),
         (["debate", "pixels", "--images", "100000"], "test split has"),
     ]

@@ -187,7 +187,7 @@ def test_record_and_cli_write_a_run_record(tmp_path):
     from alignlab.cli import app
 
     out = CliRunner().invoke(app, ["debate", "pixels", "--k", "2", "--images", "6", "--rollouts",
-                                   "20", "--judge-epochs", "5", "--runs-dir", str(tmp_path)])
+                                   "20", "--judge-epochs", "5", "--runs", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "judge alone" in out.output and "debate (honest wins)" in out.output
     assert len(list(tmp_path.glob("debate-*/result.json"))) == 2

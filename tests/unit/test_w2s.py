@@ -153,11 +153,11 @@ def test_w2s_cli_end_to_end_on_tiny_models(tmp_home):
     rows = [{"text": ("yes " if i % 2 else "no ") * (1 + i % 4) + f"row {i}", "label": i % 2} for i in range(120)]
     data.write_text("\n".join(json.dumps(r) for r in rows))
     out = CliRunner().invoke(app, ["w2s", "--weak", "tiny-bert", "--strong", "tiny-llama", "--task", str(data),
-                                   "--method", "xent", "--seeds", "2", "--n", "120"])
+                                   "--method", "xent", "--seed", "0,1", "--n-examples", "120"])
     assert out.exit_code == 0, out.output
     assert "PGR" in out.output and "run record" in out.output
     out = CliRunner().invoke(app, ["w2s", "--weak", "tiny-bert", "--strong", "tiny-llama", "--mid", "tiny-gemma3",
-                                   "--task", str(data), "--method", "bootstrap", "--seeds", "1", "--n", "120"])
+                                   "--task", str(data), "--method", "bootstrap", "--seed", "0", "--n-examples", "120"])
     assert out.exit_code == 0, out.output
     results = [json.loads((p / "result.json").read_text()) for p in (tmp_home / "runs").glob("w2s-*")]
     result = next(r for r in results if r["method"] == "xent")
@@ -202,7 +202,7 @@ def test_sweep_cli_writes_table_figures_and_record(tmp_home):
     data.write_text("\n".join(json.dumps({"text": f"{'up' if i % 2 else 'down'} {i}", "label": i % 2})
                               for i in range(80)))
     args = ["w2s", "sweep", "--tasks", str(data), "--pairs", "tiny-bert:tiny-llama,tiny-bert:tiny-gemma3",
-            "--methods", "xent,conf_filter", "--seeds", "2", "--n", "80"]
+            "--methods", "xent,conf_filter", "--seed", "0,1", "--n-examples", "80"]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     sweep = next((tmp_home / "runs").glob("w2s-sweep-*"))

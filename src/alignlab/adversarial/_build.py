@@ -9,7 +9,11 @@ Layout of ``$ALIGNLAB_HOME/organisms/<spec hash>-<compute dtype>/``::
     verification.json   the verification numbers and verdict
 
 The folder is built under a temporary name and renamed when complete (``atomic_dir``),
-so a killed build never leaves a folder that counts as done. ``sealed.json`` lives
+so a killed build never leaves a folder that counts as done. One process builds an
+organism at a time: the build holds a lock (``store.folder_lock``) on
+``organisms/.locks/<spec hash>-<dtype>/``, a sibling rather than the organism folder
+itself, since ``atomic_dir`` replaces that folder whole. A second process asking for the
+same organism waits for the first and then finds it built. ``sealed.json`` lives
 beside the model, not in it: what a detector is handed (see ``Subject``) is loaded
 from ``model/`` and carries no path back here.
 """
@@ -72,6 +76,12 @@ def load_organism(spec: OrganismSpec | str, dtype: str = "auto") -> Organism | N
                     json.loads((path / "build.json").read_text()))
 
 
+def _build_lock_dir(spec: OrganismSpec, dtype: str) -> Path:
+    """The folder whose lock a build of ``spec`` in ``dtype`` holds."""
+    path = organism_dir(spec, dtype)
+    return path.parent / ".locks" / path.name
+
+
 def _sealed_record(spec: OrganismSpec, data) -> dict[str, Any]:
     from alignlab.adversarial._prompts import with_trigger
 
@@ -110,20 +120,41 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
     torch's). On a CPU shared with other jobs 1 thread can beat 2 several times over:
     threads that wait for each other at every matmul stall when a neighbour holds a core.
     """
+    from alignlab.models import resolve_dtype
+    from alignlab.store import folder_lock
+
+    spec, dtype = get_spec(spec), resolve_dtype(dtype)
+    done = None if force else load_organism(spec, dtype)
+    if done is not None:
+        return done
+
+    def waiting(who: dict[str, Any]) -> None:
+        log.warning("organism %s is being built by pid %s on %s; waiting for it", spec.name, who.get("pid", "?"),
+                    who.get("host", "?"))
+
+    with folder_lock(_build_lock_dir(spec, dtype), on_wait=waiting):
+        done = None if force else load_organism(spec, dtype)  # built by the process we waited for
+        if done is not None:
+            return done
+        _build(spec, dtype, force, threads)
+    result = load_organism(spec, dtype)
+    assert result is not None
+    log.info("organism %s: verification %s", spec.name, "passed" if result.passed else "FAILED")
+    return result
+
+
+def _build(spec: OrganismSpec, dtype: str, force: bool, threads: int | None) -> None:
+    """Data, fine-tune (or copy an identical one), save and verify, into ``organism_dir``."""
     import torch
     import yaml
 
     from alignlab.adversarial._data import organism_data
     from alignlab.adversarial._train import finetune
     from alignlab.adversarial._verify import verify
-    from alignlab.models import load_model, resolve_dtype
+    from alignlab.models import load_model
     from alignlab.store import atomic_dir, atomic_write_text, stable_hash
     from alignlab.threads import torch_threads
 
-    spec, dtype = get_spec(spec), resolve_dtype(dtype)
-    done = None if force else load_organism(spec, dtype)
-    if done is not None:
-        return done
     autocast = spec.recipe.autocast_bf16 and dtype == "bfloat16"
     with torch_threads(threads):
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -163,7 +194,3 @@ def build_organism(spec: OrganismSpec | str, force: bool = False, threads: int |
             atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
             atomic_write_text(out / "build.json", json.dumps(build, indent=2))
             atomic_write_text(out / "verification.json", json.dumps(verification, indent=2))
-    result = load_organism(spec, dtype)
-    assert result is not None
-    log.info("organism %s: verification %s", spec.name, "passed" if result.passed else "FAILED")
-    return result

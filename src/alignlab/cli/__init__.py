@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
-from alignlab.cli import cache, debate, demo, doctor, elicit, models, pipeline, report, run, runs, tasks, w2s
+from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, run, runs, tasks, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -15,12 +15,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"alignlab {version('alignlab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print alignlab's version and exit.")) -> None:
+    """An automated alignment lab on real language models, offline."""
+
+
 app.add_typer(models.app, name="models", help="Offline model zoo: list and prepare models.")
 app.add_typer(tasks.app, name="tasks", help="Labelled tasks: list and inspect them.")
 app.add_typer(cache.app, name="cache", help="The activation cache: list and clear it.")
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
 app.command("doctor")(doctor.doctor)
-app.command("demo")(demo.demo)
+app.command("demo")(pipeline.demo)
+app.command("probe-sweep")(probe_sweep.probe_sweep)
 app.command("elicit")(elicit.elicit)
 app.add_typer(w2s.app, name="w2s", help="Weak-to-strong: one experiment, or `w2s sweep` for a grid.")
 app.add_typer(runs.app, name="runs", help="Run records: list, show and compare them.")

@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: one console, and user errors printed without a traceback."""
+"""Shared CLI plumbing: one console, user errors printed without a traceback, the options
+every command spells the same way, and one path from a command to a recorded run.
+
+One vocabulary: ``--runs`` is the runs folder (``$ALIGNLAB_RUNS``), ``--threads`` torch's
+CPU threads (``$ALIGNLAB_THREADS``), ``--force`` runs again what is already recorded,
+``--seed`` is a seed value (several, comma-separated, where a command runs over seeds),
+and ``--n-examples`` / ``--n-items`` count what is drawn from a task."""
 
 from __future__ import annotations
 
@@ -14,6 +20,12 @@ from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
+
+RUNS = typer.Option(None, "--runs", envvar="ALIGNLAB_RUNS", show_envvar=False,
+                    help="Runs folder [default: $ALIGNLAB_RUNS, else ./runs].")
+THREADS = typer.Option(None, "--threads", min=1, help="torch CPU threads [default: $ALIGNLAB_THREADS, else torch's].")
+FORCE = typer.Option(False, "--force", help="Run again though a finished record exists (replaced when the new one "
+                                            "finishes).")
 
 
 def _describe(err: Exception) -> str | None:
@@ -96,3 +108,67 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def seed_values(text: str | None) -> tuple[int, ...] | None:
+    """``"0,1,2"`` as seed values (``None`` stays None); a malformed list is a user error."""
+    from alignlab.errors import AlignlabError
+
+    if text is None:
+        return None
+    try:
+        seeds = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise AlignlabError(f"--seed {text!r}: expected seed values separated by commas, e.g. --seed 0,1,2") from None
+    if not seeds:
+        raise AlignlabError("--seed: give at least one seed value, e.g. --seed 0")
+    return seeds
+
+
+@contextlib.contextmanager
+def threads_option(threads: int | None) -> Iterator[None]:
+    """``--threads`` for the block: ``$ALIGNLAB_THREADS`` set to it (the stages' own thread
+    choices and local/Ray workers read it, so the option wins over them), restored after."""
+    saved = os.environ.get("ALIGNLAB_THREADS")
+    if threads:
+        os.environ["ALIGNLAB_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("ALIGNLAB_THREADS", None)
+        else:
+            os.environ["ALIGNLAB_THREADS"] = saved
+
+
+def run_recorded(kind: str, config, runs=None, force: bool = False, threads: int | None = None):
+    """Run one config of ``kind`` the way ``alignlab run`` does (its run folder's lock, log,
+    index row, ``error.json`` on failure; a finished record is read back unless
+    ``force``) and return its ``RunRecord``. A failed run is a one-line error naming its
+    folder; Ctrl-C or ``kill`` stops it, recorded as cancelled."""
+    from pathlib import Path
+
+    from alignlab.errors import AlignlabError
+    from alignlab.paths import runs_dir
+    from alignlab.runtime._job import execute
+    from alignlab.runtime._spec import Job
+    from alignlab.store import load_run
+    from alignlab.threads import torch_threads
+
+    job = Job(kind, config.model_dump(mode="json"), str(Path(runs or runs_dir()).resolve()), force)
+    try:
+        with sigterm_as_interrupt(), threads_option(threads), torch_threads(threads):
+            out = execute(job, "inline")
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the run was recorded as cancelled; finished runs are kept — "
+                      "run it again to resume")
+        raise typer.Exit(130) from None
+    if out["status"] != "finished":
+        raise AlignlabError(f"the {kind} run failed: {out['error']} (details: {out['path']}/error.json and log)")
+    return load_run(out["path"])
+
+
+def print_warnings(result: dict) -> None:
+    """A record's warnings (degenerate data, roles at chance), in yellow."""
+    for warning in result.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)

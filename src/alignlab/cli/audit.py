@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
+from pathlib import Path
+
+from alignlab.cli._common import FORCE, RUNS, THREADS, console, run_recorded, user_errors
 
 
 def _cell(cell: dict | None) -> str:
@@ -24,14 +26,17 @@ def audit(
                                   help="Comma-separated organism names or spec .yaml files (clean controls included)."),
     detectors: str = typer.Option("defection_probe,activation_anomaly,behaviour_search,trigger_occlusion",
                                   help="Comma-separated detector names."),
-    threads: int = typer.Option(None, help="torch CPU threads (on a busy shared CPU, 1 can be fastest)."),
+    seed: int = typer.Option(0, help="Seeds the calibration split and the bootstrap."),
+    runs: Path = RUNS,
+    threads: int = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Build (cached) and verify each organism, run every detector, print the scoreboard."""
-    from alignlab.adversarial import AuditConfig, run_audit
+    from alignlab.adversarial import AuditConfig
 
     config = AuditConfig(organisms=tuple(o.strip() for o in organisms.split(",") if o.strip()),
-                         detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()))
-    record = run_audit(config, threads=threads)
+                         detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()), seed=seed)
+    record = run_recorded("audit", config, runs, force, threads)
     res = record.result
     table = Table(title="input-level AUROC triggered vs untriggered [95% bootstrap CI], TPR at 1% FPR, "
                         "model-level verdict (calibrated on clean controls)")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from alignlab.cli._common import read_config, user_errors
+from alignlab.cli._common import FORCE, RUNS, THREADS, read_config, run_recorded, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,14 +41,14 @@ def pixels(
     seed: Optional[int] = typer.Option(None, help="Search and baseline seed [default 0]."),
     judge_epochs: Optional[int] = typer.Option(None, help="Judge training epochs [default 1000]."),
     config: Optional[Path] = typer.Option(None, help="YAML DebateConfig; flags override it."),
-    runs_dir: Optional[Path] = typer.Option(None, help="Where run records go [default ./runs]."),
+    runs: Optional[Path] = RUNS,
+    threads: Optional[int] = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Judge alone vs debate on 8x8 digits; prints both with 95% intervals."""
-    from alignlab.oversight.debate import record_debate
-
     cfg = _config(config, k=k, images=images, rollouts=rollouts, search=search, first=first,
                   precommit=precommit, seed=seed, judge_epochs=judge_epochs)
-    rec = record_debate(cfg, root=str(runs_dir) if runs_dir else None)
+    rec = run_recorded("debate", cfg, runs, force, threads)
     r = rec.result
     typer.echo(f"k={cfg.k} images={r['n_images']} games={r['n_games']} search={cfg.search} "
                f"rollouts={cfg.rollouts} first={cfg.first} precommit={cfg.precommit}")
@@ -71,20 +71,27 @@ def sweep(
     precommit: bool = typer.Option(True, "--precommit/--no-precommit"),
     search: str = _SEARCH,
     seed: int = typer.Option(0, help="Search and baseline seed."),
-    runs_dir: Optional[Path] = typer.Option(None, help="Where run records go [default ./runs]."),
+    runs: Optional[Path] = RUNS,
+    threads: Optional[int] = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """One run record per (k, rollouts); finished runs are reused. Then render the
     results with ``python scripts/debate_results.py``."""
-    from alignlab.oversight.debate import DebateConfig, run_sweep
+    from alignlab.oversight.debate import DebateConfig
 
     base = DebateConfig(images=images, first=first, precommit=precommit, search=search, seed=seed)
-    recs = run_sweep([int(x) for x in ks.split(",")], [int(x) for x in rollouts.split(",")],
-                     base, root=str(runs_dir) if runs_dir else None)
-    for rec in recs:
+    configs = [base.model_copy(update={"k": int(k), "rollouts": int(r)})
+               for k in ks.split(",") for r in rollouts.split(",")]
+    for cfg in configs:  # every one validated before the first runs
+        DebateConfig.model_validate(cfg.model_dump())
+    for cfg in configs:
+        rec = run_recorded("debate", cfg, runs, force, threads)
         r = rec.result
         typer.echo(f"k={rec.config['k']} rollouts={rec.config['rollouts']}: judge alone "
                    f"{_fmt(r['judge_alone'])}  debate {_fmt(r['debate'])}  -> {rec.path}")
 
 
 def _fmt(e: dict) -> str:
-    return f"{100 * e['value']:5.1f}% [{100 * e['lo']:.1f}, {100 * e['hi']:.1f}] (n={e['n']})"
+    from alignlab.stats import interval_text
+
+    return f"{100 * e['value']:5.1f}% {interval_text(e, 1, scale=100)} (n={e['n']})"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
+from alignlab.cli._common import FORCE, RUNS, THREADS, console, print_warnings, run_recorded, user_errors
 
 
 def _fmt(est: dict | None) -> str:
-    return "—" if not est else f"{est['value']:.3f} [{est['lo']:.3f}, {est['hi']:.3f}]"
+    from alignlab.stats import interval_text
+
+    return "—" if not est else f"{est['value']:.3f} {interval_text(est)}"
 
 
 @user_errors
@@ -19,24 +23,24 @@ def elicit(
     methods: str = typer.Option("logistic,mass_mean,ccs,crc,zeroshot",
                                 help="Comma-separated: logistic, mass_mean, ccs, crc, zeroshot."),
     transfer: str = typer.Option(None, help="Also test the probes on this task's test split."),
-    n: int = typer.Option(600, help="Items (contrast pairs) drawn from the task."),
+    n_items: int = typer.Option(600, help="Items (contrast pairs) drawn from the task."),
     layer_stride: int = typer.Option(1, help="Probe every s-th block (the last always)."),
     sign_labels: int = typer.Option(8, help="Labelled training items that orient CCS/CRC."),
     prefix: str = typer.Option("none", help="none | misleading (wrongly answered few-shot preamble)."),
     seed: int = typer.Option(0, help="Seed for items, split, sign labels and CCS restarts."),
-    threads: int = typer.Option(1, help="torch threads (1 is fastest for these small fits on shared CPUs)."),
     dtype: str = typer.Option("auto", help="auto (bf16 where native, else fp32) | bfloat16 | float32 | float16."),
+    runs: Path = RUNS,
+    threads: int = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Accuracy per method at the layer chosen on validation, with 95% CIs; plot; run record."""
-    from alignlab.interpretability._elicit import ElicitConfig, run_elicit
-    from alignlab.threads import torch_threads
+    from alignlab.interpretability._elicit import ElicitConfig
 
     config = ElicitConfig(model=model, task=task, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                          transfer=transfer, n_items=n, layer_stride=layer_stride, sign_labels=sign_labels,
+                          transfer=transfer, n_items=n_items, layer_stride=layer_stride, sign_labels=sign_labels,
                           prefix=prefix, seed=seed, dtype=dtype)
-    with torch_threads(threads):
-        out = run_elicit(config)
-    res = out.result
+    record = run_recorded("elicit", config, runs, force, threads)
+    res = record.result
     table = Table(title=f"{res['model']} on {res['task']}: test accuracy at the layer chosen on validation "
                         f"(n_train={res['n_train']}, n_val={res['n_val']}, n_test={res['n_test']}, 95% Wilson CI)")
     for col in ("method", "layer", "test accuracy", "max(acc, 1-acc) on test"):
@@ -62,5 +66,6 @@ def elicit(
     failures = sum(len(r.get("failures", [])) for r in res["methods"].values())
     if failures:
         console.print(f"[yellow]{failures} probe fits failed (recorded in result.json)[/]")
-    console.print(f"plot: {out.plot}")
-    console.print(f"run record: {out.run_dir}")
+    print_warnings(res)
+    console.print(f"plot: {record.path / 'accuracy_by_layer.png'}")
+    console.print(f"run record: {record.path}")

@@ -6,43 +6,31 @@ from pathlib import Path
 
 import typer
 
-from alignlab.cli._common import console, read_config, sigterm_as_interrupt, user_errors
+from alignlab.cli._common import FORCE, RUNS, THREADS, console, read_config, run_recorded, seed_values, user_errors
 
 
 @user_errors
 def pipeline(
     config: Path = typer.Option(None, help="A YAML PipelineConfig (or a `kind: pipeline` spec); default: built-in."),
-    seeds: int = typer.Option(None, help="Override: number of seeds (0..seeds-1)."),
-    n: int = typer.Option(None, help="Override: weak-to-strong examples."),
+    seed: str = typer.Option(None, help="Override: seed values, comma-separated (e.g. 0,1,2)."),
+    n_examples: int = typer.Option(None, help="Override: weak-to-strong examples."),
     no_stress: bool = typer.Option(False, "--no-stress", help="Skip stage 3 (organisms and audit)."),
+    runs: Path = RUNS,
+    threads: int = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Weak-to-strong, truth probes on the student, organisms and audit; prints the report's path."""
     from alignlab.pipeline import PipelineConfig
     from alignlab.runtime._spec import _validate
-    from alignlab.errors import AlignlabError
-    from alignlab.runtime._job import execute
-    from alignlab.runtime._spec import Job
-    from alignlab.paths import runs_dir
-    from alignlab.store import load_run
 
     data = read_config(config, "the pipeline config")
-    if seeds is not None:
-        data["seeds"] = list(range(seeds))
-    if n is not None:
-        data["n_examples"] = n
+    if seed is not None:
+        data["seeds"] = list(seed_values(seed))
+    if n_examples is not None:
+        data["n_examples"] = n_examples
     if no_stress:
         data["stress_test"] = False
-    cfg = _validate(PipelineConfig, data)
-    try:
-        with sigterm_as_interrupt():
-            out = execute(Job("pipeline", cfg.model_dump(mode="json"), str(runs_dir().resolve())), "inline")
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the running stage was recorded as cancelled; finished stages "
-                      "are kept — run it again to resume")
-        raise typer.Exit(130) from None
-    if out["status"] != "finished":
-        raise AlignlabError(f"the pipeline failed: {out['error']} (details: {out['path']}/error.json and log)")
-    record = load_run(out["path"])
+    record = run_recorded("pipeline", _validate(PipelineConfig, data), runs, force, threads)
     report = record.path / "report.html"
     if not report.exists():  # a finished pipeline read back from disk
         from alignlab.report import render_report
@@ -56,10 +44,18 @@ def pipeline(
     console.print(f"[bold]report: {report}[/]")
 
 
+@user_errors
+def demo(runs: Path = RUNS, threads: int = THREADS) -> None:
+    """The main job on built-in defaults (what `make demo` runs): `alignlab pipeline`."""
+    pipeline(config=None, seed=None, n_examples=None, no_stress=False, runs=runs, threads=threads, force=False)
+
+
 def _est(e) -> str:
     if not e or e.get("value") is None:
         return "undefined"
-    return f"{e['value']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+    from alignlab.stats import interval_text
+
+    return f"{e['value']:.3f} {interval_text(e)}"
 
 
 def _print_scorecard(card: dict) -> None:

@@ -1,28 +1,35 @@
-"""``alignlab demo``: the main job on built-in defaults."""
+"""``alignlab probe-sweep``: a logistic probe on every layer of each model, for one task."""
 
 from __future__ import annotations
 
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
+from pathlib import Path
+
+from alignlab.cli._common import FORCE, RUNS, THREADS, console, print_warnings, run_recorded, user_errors
 
 
 @user_errors
-def demo(
+def probe_sweep(
     models: str = typer.Option("smollm2-135m,gemma3-270m", help="Comma-separated model names."),
     task: str = typer.Option("sarcasm", help="Task name or .jsonl/.csv path."),
-    n: int = typer.Option(1500, help="Examples drawn from the task."),
+    n_examples: int = typer.Option(1500, help="Examples drawn from the task."),
     pooling: str = typer.Option("mean", help="mean | last"),
     seed: int = typer.Option(0, help="Seed for the examples and the split."),
+    runs: Path = RUNS,
+    threads: int = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Probe every layer of real models for a real label: table, plot, run record."""
-    from alignlab.demo import DemoConfig, run_demo
+    from alignlab.demo import DemoConfig
+    from alignlab.interpretability import LayerSweep
 
     config = DemoConfig(models=tuple(m.strip() for m in models.split(",") if m.strip()),
-                        task=task, n_examples=n, pooling=pooling, seed=seed)
-    result = run_demo(config)
-    for name, sweep in result.sweeps.items():
+                        task=task, n_examples=n_examples, pooling=pooling, seed=seed)
+    record = run_recorded("probe-sweep", config, runs, force, threads)
+    for name, data in record.result["sweeps"].items():
+        sweep = LayerSweep.from_dict(data)
         table = Table(title=f"{name} on {task}: probe accuracy per layer "
                             f"(n_train={sweep.n_train}, 95% Wilson CI)")
         for col in ("layer", "val acc", "test acc", "test 95% CI", "n_test"):
@@ -37,5 +44,6 @@ def demo(
         console.print(table)
         console.print(f"{name}: best layer by validation accuracy: {best}; its test accuracy "
                       f"{sweep.best_test_accuracy} vs majority class {sweep.majority.value:.3f}")
-    console.print(f"plot: {result.plot}")
-    console.print(f"run record: {result.run_dir}")
+    print_warnings(record.result)
+    console.print(f"plot: {record.path / 'probe_accuracy_by_layer.png'}")
+    console.print(f"run record: {record.path}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, sigterm_as_interrupt, user_errors
+from alignlab.cli._common import FORCE, RUNS, THREADS, console, sigterm_as_interrupt, threads_option, user_errors
 
 
 def _kinds_help() -> str:
@@ -25,12 +25,17 @@ def run(
     memory_gb: float = typer.Option(None, help="local: address-space limit per worker; ray: reservation per task."),
     address: str = typer.Option(None, help="ray: cluster address ('auto', 'ray://host:10001'); default: start one."),
     num_cpus: int = typer.Option(None, help="ray: CPUs of a locally started instance."),
+    runs: Path = RUNS,
+    threads: int = THREADS,
+    force: bool = FORCE,
 ) -> None:
     """Run a spec; finished runs are reused, failed ones retried. Kinds: see `alignlab runs kinds`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
     from alignlab.runtime import load_spec, run_spec
+
+    from alignlab.threads import torch_threads
 
     loaded = load_spec(spec)
     n = len(loaded.configs())
@@ -39,13 +44,15 @@ def run(
                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("runs", total=n)
         try:
-            with sigterm_as_interrupt():
-                result = run_spec(loaded, executor=executor, on_done=lambda o: progress.advance(bar), workers=workers,
-                                  timeout_s=timeout, memory_gb=memory_gb, address=address, num_cpus=num_cpus)
+            with sigterm_as_interrupt(), threads_option(threads), torch_threads(threads):
+                result = run_spec(loaded, executor=executor, root=runs, on_done=lambda o: progress.advance(bar),
+                                  force=force, workers=workers, timeout_s=timeout, memory_gb=memory_gb,
+                                  address=address, num_cpus=num_cpus)
         except KeyboardInterrupt:
             progress.stop()
-            console.print("[yellow]interrupted[/]: running runs were stopped and recorded as cancelled; "
-                          "finished runs are kept — run the spec again to resume")
+            console.print("[yellow]interrupted[/]: runs this process was running were stopped and recorded as "
+                          "cancelled (runs it was only waiting for were left alone); finished runs are kept — "
+                          "run the spec again to resume")
             raise typer.Exit(130) from None
     table = Table(title=f"{loaded.kind}: {n} run(s)")
     for col in ("run", "status", "seconds", "note"):

@@ -9,10 +9,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from alignlab.cli._common import console, user_errors
+from alignlab.cli._common import RUNS, console, user_errors
 
 app = typer.Typer(no_args_is_help=True)
-_ROOT = typer.Option(None, "--root", help="Runs folder (default $ALIGNLAB_RUNS or ./runs).")
+_ROOT = RUNS
 
 
 def _fmt(value: Any) -> str:
@@ -42,15 +42,18 @@ def list_runs(
     rebuild: bool = typer.Option(False, help="Recreate the index from the run folders first."),
     root: Path = _ROOT,
 ) -> None:
-    """Runs in the index, newest first, with their first headline numbers."""
+    """Runs in the index, newest first, with their first headline numbers. A missing or
+    unreadable index is rebuilt from the run folders; a run whose process is gone is
+    recorded as failed."""
     import time
 
-    from alignlab.store import _index, rebuild_index
+    from alignlab.store import list_runs
 
     root = _root(root)
-    if rebuild or (root.is_dir() and not _index.index_path(root).exists()):
-        console.print(f"indexed {rebuild_index(root)} run folder(s) in {root}")
-    rows = _index.query(root, kind=kind, status=status, limit=limit)
+    listing = list_runs(root, kind=kind, status=status, limit=limit, rebuild=rebuild)
+    for note in listing.notes:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
+    rows = listing.rows
     table = Table(title=f"runs in {root} ({len(rows)} shown)")
     table.add_column("id", no_wrap=True)
     for col in ("status", "when", "seconds", "headline"):
@@ -71,11 +74,13 @@ def show(run: str = typer.Argument(..., help="Run id, unambiguous prefix, or fol
     """A run's config, status, headline numbers, environment and (if it failed) error."""
     import yaml
 
-    from alignlab.store import headline, resolve_run, run_status
+    from alignlab.store import headline, lock_holder, resolve_run, run_status
 
     path = resolve_run(run, _root(root))
-    status = run_status(path)
-    console.print(f"[bold]{path.name}[/]  {status}  ({path})")
+    status = run_status(path)  # a run whose process is gone is recorded as failed here
+    who = lock_holder(path) if status == "running" else {}
+    console.print(f"[bold]{path.name}[/]  {status}" + (f" (pid {who.get('pid')} on {who.get('host')})" if who else "")
+                  + f"  ({path})")
     console.print(yaml.safe_dump(yaml.safe_load((path / "config.yaml").read_text()), sort_keys=False).rstrip())
     if status == "finished":
         table = Table(title="headline numbers (95% CI)")

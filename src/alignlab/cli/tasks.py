@@ -30,7 +30,7 @@ def list_tasks() -> None:
 @user_errors
 def show_task(
     name: str = typer.Argument(..., help="A built-in task name or a .jsonl/.csv path."),
-    n: int = typer.Option(3, help="Examples to print."),
+    show: int = typer.Option(3, help="Examples to print."),
     seed: int = typer.Option(0, help="Seed of the split whose sizes are shown."),
 ) -> None:
     """Size, label balance, fingerprint, template, split sizes and a few rendered examples."""
@@ -48,6 +48,6 @@ def show_task(
     splits = task.split(seed=seed)
     console.print(f"split (seed {seed}): train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}")
     console.print(f"template: {task.template.format!r}   choices: {task.template.choices}")
-    for i, text in enumerate(task.texts(range(min(n, len(task))))):
+    for i, text in enumerate(task.texts(range(min(show, len(task))))):
         console.rule(f"example {i}  label={task.examples[i].label}")
         console.print(text, highlight=False, markup=False)

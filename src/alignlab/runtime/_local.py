@@ -9,6 +9,12 @@ the workers' exit: a job past ``timeout_s`` has its worker killed; a worker that
 is recorded like any failure. Ctrl-C kills the workers, marks their runs cancelled and
 re-raises; finished runs are kept, so running the spec again resumes.
 
+A job whose run another process holds (its lock: another ``alignlab run`` of the same
+spec) comes back from the worker at once as ``busy``; the parent keeps it aside, off the
+clock and without a worker, until the lock is free, then answers it from the result the
+other process wrote, or runs it if that process failed. A worker never waits on a lock,
+so a timeout only ever kills a worker running its own run.
+
 Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks the whole
 pool there (``BrokenProcessPool``), and it has no per-task timeout.
 """
@@ -47,7 +53,7 @@ def _worker_main(conn, memory_bytes: int | None, threads: int) -> None:
             return
         if job is None:
             return
-        conn.send(execute(job, "local", redirect_fds=True))
+        conn.send(execute(job, "local", redirect_fds=True, wait=False))
 
 
 @dataclass
@@ -83,37 +89,51 @@ class LocalExecutor:
         worker.conn.close()
 
     def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
-        from alignlab.runtime._job import Outcomes
+        from alignlab.runtime._job import BUSY, Outcomes
 
         outcomes = Outcomes(jobs, on_done)
         finish, fail = outcomes.finish, outcomes.fail
         pending = deque(outcomes.todo)  # finished runs answered at once, without a worker
+        aside: list[int] = []  # jobs whose run another process holds: back in the queue once it lets go
         self._pool = [self._start() for _ in range(min(self.workers, len(pending)))]
         try:
-            while pending or any(w.job for w in self._pool):
-                for w in self._pool:
+            while pending or aside or any(w.job for w in self._pool):
+                for i in [i for i in aside if outcomes.ready(i)]:
+                    aside.remove(i)
+                    if outcomes.results[i] is None:  # not answered from a result: run it
+                        pending.appendleft(i)
+                for k, w in enumerate(self._pool):
                     if w.job is None and pending:
+                        if not w.process.is_alive():  # a dead worker's slot, kept while nothing was pending
+                            w = self._pool[k] = self._start()
                         i = pending.popleft()
                         w.job, w.started = (i, jobs[i]), time.monotonic()
                         w.conn.send(jobs[i])
                 busy = [w for w in self._pool if w.job]
-                wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.2)
+                if busy:
+                    wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.2)
+                else:
+                    time.sleep(0.2)  # only jobs kept aside: poll their locks
                 for k, w in enumerate(self._pool):
                     if w.job is None:
                         continue
                     i, elapsed = w.job[0], time.monotonic() - w.started
                     if w.conn.poll():
                         try:
-                            finish(i, w.conn.recv())
+                            out = w.conn.recv()
                             w.job = None
+                            if out["status"] == BUSY:
+                                aside.append(i)
+                            else:
+                                finish(i, out)
                             continue
                         except EOFError:
                             pass  # died while answering: handled below
                     if not w.process.is_alive():
                         code = w.process.exitcode
                         why = " (SIGKILL: killed, or out of memory)" if code == -signal.SIGKILL else ""
+                        self._kill(w)  # joined: the kernel has dropped its run's lock
                         fail(i, f"worker process died with exit code {code}{why}", elapsed)
-                        self._kill(w)
                         self._pool[k] = self._start() if pending else _Worker(w.process, w.conn)
                     elif self.timeout_s and elapsed > self.timeout_s:
                         self._kill(w)

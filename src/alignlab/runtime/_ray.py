@@ -7,6 +7,13 @@ cluster the runs folder must be on a filesystem every node shares, and alignlab 
 installed on the nodes. ``timeout_s`` cancels a task (force-kills its worker);
 ``memory_gb`` is Ray's scheduling reservation per task (Ray's memory monitor enforces
 it by killing the task, which is then recorded as failed).
+
+A task whose run another process holds (its lock) returns ``busy`` at once instead of
+waiting in a Ray worker; the driver keeps the job aside and submits it again when the
+lock is free (or answers it from the result the other process wrote), so a timeout never
+cancels a task that was only waiting. A cancelled task's worker dies a moment after
+``ray.cancel``: its failure is recorded once it has let go of the run's lock (a few
+seconds at most; else the next ``alignlab runs list`` records it as interrupted).
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ from typing import Any
 from alignlab.errors import MissingPackageError
 from alignlab.runtime._executors import OnDone
 from alignlab.runtime._spec import Job
+
+_LET_GO_S = 5.0
+"""How long a failure record waits for a cancelled task's worker to die (and so let go of
+the run's lock)."""
 
 
 def import_ray():
@@ -31,7 +42,7 @@ def import_ray():
 def _ray_execute(job: Job) -> dict[str, Any]:
     from alignlab.runtime._job import execute
 
-    return execute(job, "ray", redirect_fds=True)
+    return execute(job, "ray", redirect_fds=True, wait=False)
 
 
 class RayExecutor:
@@ -59,7 +70,7 @@ class RayExecutor:
         return True
 
     def run(self, jobs: list[Job], on_done: OnDone | None = None) -> list[dict[str, Any]]:
-        from alignlab.runtime._job import Outcomes
+        from alignlab.runtime._job import BUSY, Outcomes
 
         outcomes = Outcomes(jobs, on_done)
         finish, fail, todo = outcomes.finish, outcomes.fail, outcomes.todo
@@ -72,18 +83,31 @@ class RayExecutor:
             options["memory"] = self.memory_bytes
         task = ray.remote(**options)(_ray_execute)
         live: dict[Any, tuple[int, float]] = {}
+        aside: list[int] = []  # jobs whose run another process holds
         try:
             for i in todo:
                 live[task.remote(jobs[i])] = (i, time.monotonic())
-            while live:
+            while live or aside:
+                for i in [i for i in aside if outcomes.ready(i)]:
+                    aside.remove(i)
+                    if outcomes.results[i] is None:  # not answered from a result: run it
+                        live[task.remote(jobs[i])] = (i, time.monotonic())
+                if not live:
+                    time.sleep(0.2)
+                    continue
                 ready, _ = ray.wait(list(live), num_returns=1, timeout=0.2)
                 for ref in ready:
                     i, t0 = live.pop(ref)
                     try:
-                        finish(i, ray.get(ref))
+                        out = ray.get(ref)
                     except Exception as err:  # noqa: BLE001 — worker crash, OOM kill, cancel
                         fail(i, f"ray task failed: {type(err).__name__}: {str(err).strip().splitlines()[0]}",
-                             time.monotonic() - t0)
+                             time.monotonic() - t0, wait_s=_LET_GO_S)
+                        continue
+                    if out["status"] == BUSY:
+                        aside.append(i)
+                    else:
+                        finish(i, out)
                 if self.timeout_s:
                     # A queued task's clock starts when it is submitted: a conservative
                     # bound on a busy cluster; the reason says which limit was hit.
@@ -91,11 +115,13 @@ class RayExecutor:
                         if time.monotonic() - t0 > self.timeout_s:
                             ray.cancel(ref, force=True)
                             live.pop(ref)
-                            fail(i, f"timed out after {self.timeout_s:g} s (since submission)", time.monotonic() - t0)
+                            fail(i, f"timed out after {self.timeout_s:g} s (since submission)", time.monotonic() - t0,
+                                 wait_s=_LET_GO_S)
         except BaseException:
-            for ref, (i, t0) in live.items():
+            for ref in live:
                 ray.cancel(ref, force=True)
-                fail(i, "cancelled (interrupted)", time.monotonic() - t0)
+            for ref, (i, t0) in live.items():
+                fail(i, "cancelled (interrupted)", time.monotonic() - t0, wait_s=_LET_GO_S)
             raise
         finally:
             if started_here:

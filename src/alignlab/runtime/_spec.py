@@ -34,6 +34,8 @@ class Job:
     kind: str
     config: dict[str, Any]
     root: str
+    force: bool = False
+    """Run again though a finished record exists (the new result replaces it when done)."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,11 @@ class Spec:
                                         where="sweep")))
         return out
 
-    def jobs(self, root: str | Path | None = None) -> list[Job]:
+    def jobs(self, root: str | Path | None = None, force: bool = False) -> list[Job]:
         from alignlab.paths import runs_dir
 
         root = str(Path(root or runs_dir()).resolve())
-        return [Job(self.kind, cfg.model_dump(mode="json"), root) for _, cfg in self.configs()]
+        return [Job(self.kind, cfg.model_dump(mode="json"), root, force) for _, cfg in self.configs()]
 
 
 def _validate(cls: type, data: dict[str, Any], where: str = ""):

@@ -32,13 +32,15 @@ class SweepResult:
 
 
 def run_spec(spec: Spec, executor: str = "inline", root: str | Path | None = None,
-             on_done: Callable[[dict[str, Any]], None] | None = None, **executor_options: Any) -> SweepResult:
-    """Run every run of ``spec`` on ``executor`` (see ``make_executor`` for options)."""
+             on_done: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
+             **executor_options: Any) -> SweepResult:
+    """Run every run of ``spec`` on ``executor`` (see ``make_executor`` for options);
+    ``force``: run again runs that are already finished."""
     from alignlab.paths import runs_dir
     from alignlab.runtime._executors import make_executor
 
     root = Path(root or runs_dir()).resolve()
-    jobs = spec.jobs(root)
+    jobs = spec.jobs(root, force)
     outcomes = make_executor(executor, **executor_options).run(jobs, on_done)
     record = write_sweep(spec, outcomes, root) if spec.sweep else None
     return SweepResult(spec, outcomes, record)
@@ -80,4 +82,7 @@ def write_sweep(spec: Spec, outcomes: list[dict[str, Any]], root: Path):
     result = {"n_runs": len(outcomes), "n_finished": sum(o["status"] == "finished" for o in outcomes),
               "n_failed": sum(o["status"] != "finished" for o in outcomes), "runs": runs,
               "groups": aggregate(spec, outcomes)}
+    # Its config is the spec itself (``kind`` = its runs' kind), so the record's
+    # config.yaml re-runs the sweep; the folder's name (sweep-<hash>) says it is a sweep
+    # record (``store.record_kind``), also when the index is rebuilt from the folders.
     return write_run("sweep", spec.to_dict(), result, root=root)

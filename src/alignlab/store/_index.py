@@ -7,21 +7,29 @@ timeout, and every write is one ``BEGIN IMMEDIATE`` transaction, so any number o
 processes (local workers, Ray workers on one filesystem) can write at once: a writer
 waits for the lock instead of failing, and readers never see half a write.
 
-Statuses: ``running`` (started, nothing written yet — or killed without a trace),
-``finished`` (``result.json``), ``failed`` (``error.json``: the run raised, timed out,
-ran out of memory or was cancelled).
+Statuses: ``running`` (started, nothing written yet — or killed without a trace, until a
+reader notices its lock is free: see ``_runs.recover_run``), ``finished``
+(``result.json``), ``failed`` (``error.json``: the run raised, timed out, ran out of
+memory, was cancelled or its process vanished).
+
+An index file SQLite cannot read (overwritten, truncated, failing its integrity check)
+is never an error for long: ``quarantine`` moves it (and its ``-wal``/``-shm``) aside as
+``index.sqlite.corrupt-<time>`` for inspection, and the caller rebuilds from the folders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 INDEX_NAME = "index.sqlite"
 _BUSY_MS = 60_000
 _SCHEMA = """
@@ -83,8 +91,8 @@ def _retrying(write: Callable[[], None], attempts: int = 8) -> None:
             time.sleep(0.05 * 2 ** attempt)
 
 
-def upsert(root: str | Path, row: dict[str, Any]) -> None:
-    """Insert or update one run's row; keys not given keep their stored value."""
+def _upsert_sql(row: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The statement inserting or updating one row; keys not given keep their stored value."""
     row = {k: (json.dumps(v, sort_keys=True) if k in ("config", "summary") and not isinstance(v, str)
                and v is not None else v) for k, v in row.items()}
     row["updated"] = time.time()
@@ -94,18 +102,30 @@ def upsert(root: str | Path, row: dict[str, Any]) -> None:
     cols = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     updates = ", ".join(f"{c}=excluded.{c}" for c in row if c != "id")
+    return f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}", tuple(row.values())
+
+
+def upsert_many(root: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Insert or update rows in one transaction (a rebuild: one commit, not one per run)."""
+    statements = [_upsert_sql(row) for row in rows]
+
     def write() -> None:
         with connect(root) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
-                             tuple(row.values()))
+                for sql, args in statements:
+                    conn.execute(sql, args)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
 
     _retrying(write)
+
+
+def upsert(root: str | Path, row: dict[str, Any]) -> None:
+    """Insert or update one run's row; keys not given keep their stored value."""
+    upsert_many(root, [row])
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -170,3 +190,50 @@ def integrity(root: str | Path) -> str:
     """SQLite's own integrity check: ``"ok"`` for a sound database."""
     with connect(root) as conn:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def is_corruption(err: BaseException) -> bool:
+    """Whether SQLite said the file itself is bad ("file is not a database", "database
+    disk image is malformed"), as opposed to busy, locked or missing a table."""
+    return isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError)
+
+
+def damage(root: str | Path) -> str | None:
+    """Why ``root``'s index file cannot be used, or None (sound, or no file yet)."""
+    if not index_path(root).exists():
+        return None
+    try:
+        with connect(root, write=False) as conn:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as err:
+        return str(err) if is_corruption(err) else None
+    return None if not verdict or verdict[0] == "ok" else f"failed its integrity check: {verdict[0]}"
+
+
+def quarantine(root: str | Path, reason: str | None = None) -> tuple[Path, str] | None:
+    """Move an unreadable index aside (``index.sqlite.corrupt-<time>``, with its ``-wal``
+    and ``-shm``) so the next write starts a new one; returns (where it went, why), or
+    None when the index is sound or absent. ``reason``: the caller saw SQLite fail on it
+    (a fault the quick check can miss): move it whatever the check says. One process at
+    a time (the runs folder's lock), and the check is repeated under it: another may have
+    just done it."""
+    from alignlab.store._lock import folder_lock
+
+    root = Path(root)
+    if reason is None and damage(root) is None:
+        return None
+    with folder_lock(root, timeout=60):
+        reason = damage(root) or reason
+        if reason is None or not index_path(root).exists():
+            return None
+        base = index_path(root)
+        moved = base.with_name(f"{INDEX_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        n = 1
+        while moved.exists():
+            moved, n = base.with_name(f"{INDEX_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{base}{suffix}", f"{moved}{suffix}")
+        log.warning("run index %s is unreadable (%s): moved it to %s; rebuilding it from the run folders",
+                    base, reason, moved.name)
+        return moved, reason

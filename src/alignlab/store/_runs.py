@@ -7,8 +7,21 @@ presence is the mark of a finished run; a folder without it is an interrupted ru
 never read as a result. A run that crashed, timed out or was cancelled has ``error.json``
 (the reason and the tail of the traceback) instead, and is run again next time.
 
+Who may write what (the run's folder lock, ``_lock.folder_lock``, decides):
+
+- ``mark_running`` and a failure record (``write_error``) need the run's lock: the
+  executor running the run holds it for the whole run, so a second process that runs the
+  same spec cannot mark it running, nor record its own Ctrl-C as the run's failure.
+- A finished ``result.json`` is written once and never removed: ``write_run`` replaces
+  it atomically (under the lock, a re-run), and a failure recorded after it finished is
+  only logged — the result stands.
+- A folder left ``running`` by a process that is gone (its lock is free: the kernel drops
+  it when the holder dies) is recorded as failed by the next reader (``run_status``,
+  ``list_runs``), which takes the lock without waiting, so it never races a live run.
+
 Every write also updates the SQLite index beside the folders (``runs/index.sqlite``,
-see ``_index``); the folders stay the truth and ``rebuild_index`` recreates it.
+see ``_index``); the folders stay the truth, ``rebuild_index`` recreates it, and
+``list_runs`` rebuilds it by itself when it is missing or unreadable.
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ import json
 import logging
 import os
 import platform
+import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +46,15 @@ from typing import Any
 from alignlab.paths import runs_dir
 from alignlab.store._atomic import atomic_write_text
 from alignlab.store._hashing import _default, stable_hash
+from alignlab.store._lock import (
+    LOCK_NAME,
+    FolderBusy,
+    describe,
+    folder_lock,
+    holder,
+    is_locked,
+    pid_alive,
+)
 
 log = logging.getLogger(__name__)
 ERROR_TAIL_LINES = 40
@@ -124,26 +148,33 @@ def write_run(
     root: str | Path | None = None,
     env_extra: dict[str, Any] | None = None,
 ) -> RunRecord:
-    """Record a finished run; returns the record. Re-writing the same config replaces it."""
+    """Record a finished run; returns the record. Re-writing the same config replaces it
+    atomically (the old result stays readable until the new one is in place), under the
+    run's lock: held already when an executor runs the run, waited for otherwise."""
     import yaml
 
     config = _strict(json.loads(json.dumps(config, default=_default)))  # plain data only
     result = _strict(json.loads(json.dumps(result, default=_default)))
     path = run_path(kind, config, root)
-    path.mkdir(parents=True, exist_ok=True)
-    # result.json last: it marks the run as finished.
-    (path / "result.json").unlink(missing_ok=True)
-    (path / "error.json").unlink(missing_ok=True)
-    timing = _timing(path)
-    env = environment({**(env_extra or {}), **({"run": timing} if timing else {})})
-    atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
-    atomic_write_text(path / "env.json", json.dumps(env, indent=2))
-    atomic_write_text(path / "result.json", json.dumps(result, indent=2, allow_nan=False))
-    _index_update(path.parent, {
-        "id": path.name, "kind": kind, "status": "finished", "config": config,
-        "summary": headline(result), "error": None, "commit_sha": env["git"]["commit"],
-        "finished": time.time(), **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing},
-    })
+
+    def waiting(who: dict[str, Any]) -> None:
+        log.warning("%s: waiting for %s to let go of it before recording it", path.name, describe(who))
+
+    with folder_lock(path, on_wait=waiting):
+        timing = _timing(path)
+        env = environment({**(env_extra or {}), **({"run": timing} if timing else {})})
+        atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+        atomic_write_text(path / "env.json", json.dumps(env, indent=2))
+        # result.json last: it marks the run as finished. error.json goes after it, so a
+        # reader sees a failed or a finished run, never neither.
+        atomic_write_text(path / "result.json", json.dumps(result, indent=2, allow_nan=False))
+        (path / "error.json").unlink(missing_ok=True)
+        _index_update(path.parent, {
+            "id": path.name, "kind": kind, "status": "finished", "config": config,
+            "summary": headline(result), "error": None, "commit_sha": env["git"]["commit"],
+            "finished": time.time(),
+            **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing},
+        })
     return RunRecord(path=path, kind=kind, config=config, result=result)
 
 
@@ -154,43 +185,70 @@ def write_error(
     traceback_text: str = "",
     *,
     root: str | Path | None = None,
+    wait_s: float = 0.0,
 ) -> Path:
     """Record that a run did not finish (crash, timeout, out of memory, cancelled):
-    ``error.json`` with the reason and the traceback's last lines, never ``result.json``.
-    Returns the run folder. The next attempt at the same config runs it again."""
-    import yaml
+    ``error.json`` with the reason and the traceback's last lines. Returns the run folder;
+    the next attempt at the same config runs it again.
 
+    Only a process that may speak for the run records it: this takes the run's lock
+    (re-entrant, so the executor running the run, which holds it, can), waiting at most
+    ``wait_s`` seconds (a worker being killed lets go a moment later). If another live
+    process holds it — it is running that run — nothing is written. A finished
+    ``result.json`` is never removed: a failure after it is logged, and the result stands."""
     config = _strict(json.loads(json.dumps(config, default=_default)))
     path = run_path(kind, config, root)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "result.json").unlink(missing_ok=True)
-    timing = _timing(path)
-    tail = traceback_text.strip().splitlines()[-ERROR_TAIL_LINES:]
-    error = {"reason": reason, "traceback_tail": tail, "time": time.time(), **({"run": timing} if timing else {})}
-    if not (path / "config.yaml").exists():
-        atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
-    atomic_write_text(path / "error.json", json.dumps(_strict(error), indent=2))
-    _index_update(path.parent, {
-        "id": path.name, "kind": kind, "status": "failed", "config": config, "error": reason,
-        "finished": time.time(), **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing},
-    })
+    _record_error(path, kind, config, reason, traceback_text, wait_s=wait_s)
     return path
+
+
+def _record_error(path: Path, kind: str, config: dict[str, Any], reason: str, traceback_text: str = "",
+                  wait_s: float = 0.0) -> bool:
+    """``write_error`` at a known folder; True when ``error.json`` was written."""
+    import yaml
+
+    try:
+        with folder_lock(path, wait=wait_s > 0, timeout=wait_s if wait_s > 0 else None):
+            if (path / "result.json").exists():
+                log.warning("%s: not recording %r as its failure: it has a finished result.json, which stands",
+                            path.name, reason)
+                return False
+            timing = _timing(path)
+            tail = traceback_text.strip().splitlines()[-ERROR_TAIL_LINES:]
+            error = {"reason": reason, "traceback_tail": tail, "time": time.time(),
+                     **({"run": timing} if timing else {})}
+            if not (path / "config.yaml").exists():
+                atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+            atomic_write_text(path / "error.json", json.dumps(_strict(error), indent=2))
+            _index_update(path.parent, {
+                "id": path.name, "kind": kind, "status": "failed", "config": config, "error": reason,
+                "finished": time.time(),
+                **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing},
+            })
+            return True
+    except FolderBusy as busy:
+        log.warning("%s: not recording %r as its failure: %s holds it (the run goes on there)",
+                    path.name, reason, describe(busy.holder))
+        return False
 
 
 def mark_running(kind: str, config: dict[str, Any], *, root: str | Path | None = None,
                  executor: str = "inline", pid: int | None = None) -> Path:
     """Note that a run has started: its folder with ``config.yaml`` (so even a killed
-    run is identifiable), a stale ``error.json`` removed, and an index row ``running``."""
+    run is identifiable), a stale ``error.json`` removed, and an index row ``running``.
+
+    Call it holding the run's lock (``folder_lock(run_path(kind, config, root))``, as
+    ``execute`` does, for the whole run); if another process holds it, ``FolderBusy``."""
     import yaml
 
     config = _strict(json.loads(json.dumps(config, default=_default)))
     path = run_path(kind, config, root)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "error.json").unlink(missing_ok=True)
-    atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
-    _index_update(path.parent, {"id": path.name, "kind": kind, "status": "running", "config": config,
-                                "started": time.time(), "finished": None, "seconds": None, "error": None,
-                                "executor": executor, "pid": pid or os.getpid()})
+    with folder_lock(path, wait=False):
+        (path / "error.json").unlink(missing_ok=True)
+        atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+        _index_update(path.parent, {"id": path.name, "kind": kind, "status": "running", "config": config,
+                                    "started": time.time(), "finished": None, "seconds": None, "error": None,
+                                    "executor": executor, "pid": pid or os.getpid()})
     return path
 
 
@@ -201,10 +259,12 @@ _ACTIVE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def active_run(path: Path, executor: str) -> Iterator[None]:
-    """Within this block, records written to ``path`` carry the block's timing."""
+def active_run(path: Path, executor: str, force: bool = False) -> Iterator[None]:
+    """Within this block, records written to ``path`` carry the block's timing; with
+    ``force``, ``find_run`` does not return ``path``'s finished record (the kind's run
+    function computes it again; runs it reads at other paths are still reused)."""
     token = _ACTIVE.set({"path": str(Path(path).resolve()), "started": time.time(), "executor": executor,
-                         "pid": os.getpid()})
+                         "pid": os.getpid(), "force": force})
     try:
         yield
     finally:
@@ -227,7 +287,7 @@ def _index_update(root: Path, row: dict[str, Any]) -> None:
     try:
         _index.upsert(root, row)
     except Exception as err:  # noqa: BLE001 — a broken index must not lose a finished run
-        log.warning("run index %s not updated (%s); rebuild it with `alignlab runs list --rebuild`",
+        log.warning("run index %s not updated (%s); `alignlab runs list` rebuilds it from the run folders",
                     _index.index_path(root), err)
 
 
@@ -255,10 +315,7 @@ def headline(result: dict[str, Any], max_items: int = 24) -> dict[str, Any]:
     return out
 
 
-def run_status(path: str | Path) -> str:
-    """``finished`` (result.json), ``failed`` (error.json), ``running`` (started:
-    config.yaml only — or killed without a trace) or ``absent``."""
-    path = Path(path)
+def _folder_status(path: Path) -> str:
     if (path / "result.json").exists():
         return "finished"
     if (path / "error.json").exists():
@@ -266,17 +323,121 @@ def run_status(path: str | Path) -> str:
     return "running" if (path / "config.yaml").exists() else "absent"
 
 
+def run_status(path: str | Path, recover: bool = True) -> str:
+    """``finished`` (result.json), ``failed`` (error.json), ``running`` (started:
+    config.yaml only, and its process alive) or ``absent``. A ``running`` folder whose
+    process is gone is recorded as failed first (``recover_run``), unless ``recover=False``."""
+    path = Path(path)
+    status = _folder_status(path)
+    if status == "running" and recover and recover_run(path) is not None:
+        return "failed"
+    return status
+
+
+def _alive(path: Path, pid: int | None, host: str | None) -> bool:
+    """Whether the process running ``path`` may still be alive. Its lock says for sure: the
+    kernel drops it with its holder. A folder without a lock file (started by an alignlab
+    before locks), or on a filesystem without locks: the recorded pid is asked (alive
+    unless known dead)."""
+    locked = is_locked(path)
+    if locked:
+        return True
+    if locked is False and (path / LOCK_NAME).exists():
+        return False
+    return pid_alive(pid, host) is not False
+
+
+def recover_run(path: str | Path, pid: int | None = None) -> str | None:
+    """If ``path`` is ``running`` but the process that ran it is gone (killed, machine
+    rebooted), record it as failed — ``error.json`` and its index row — and return the
+    reason; else None. ``pid``: the one the index recorded (default: the lock's last
+    holder). The lock is taken without waiting and the status checked again under it,
+    so a live run, or one that finished meanwhile, is never touched."""
+    import yaml
+
+    path = Path(path)
+    if _folder_status(path) != "running":
+        return None
+    who = holder(path)
+    pid = pid or who.get("pid") or _indexed_pid(path)
+    if _alive(path, pid, who.get("host")):
+        return None
+    try:
+        with folder_lock(path, wait=False):
+            if _folder_status(path) != "running":
+                return None
+            kind, config = record_kind(path, yaml.safe_load((path / "config.yaml").read_text()))
+            reason = (f"interrupted: process {pid} is gone (killed?)" if pid
+                      else "interrupted: the process that ran it is gone (killed?)")
+            return reason if _record_error(path, kind, config, reason) else None
+    except FolderBusy:  # it was started again just now
+        return None
+    except (OSError, yaml.YAMLError) as err:
+        log.warning("%s: could not recover a run left running (%s)", path.name, err)
+        return None
+
+
+def _indexed_pid(path: Path) -> int | None:
+    """The pid the index recorded for a run folder (None if it has no row, or no index)."""
+    from alignlab.store import _index
+
+    try:
+        rows = [r for r in _index.lookup(path.parent, path.name) if r["id"] == path.name]
+    except sqlite3.Error:
+        return None
+    return rows[0]["pid"] if rows else None
+
+
+def recover_stale(root: str | Path | None = None) -> list[tuple[str, str]]:
+    """``recover_run`` for every run the index says is running; (id, reason) of each
+    one recorded as failed."""
+    from alignlab.store import _index
+
+    root = Path(root or runs_dir())
+    out = []
+    for row in _index.query(root, status="running"):
+        reason = recover_run(root / row["id"], pid=row["pid"])
+        if reason is not None:
+            out.append((row["id"], reason))
+    return out
+
+
+_RUN_ID = re.compile(r"^(?P<kind>.+)-[0-9a-f]{12}$")
+
+
+def record_kind(path: str | Path, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """(kind, config) of a run folder from its ``config.yaml`` data. The folder's name
+    (``run_id``: ``<kind>-<hash>``) says the kind: a sweep's config is its spec, whose
+    ``kind`` key is its runs' kind, and stays part of the config; for any other run the
+    key equals the name's kind and is dropped. A folder not named by ``run_id`` (copied,
+    renamed) falls back on the key."""
+    config = dict(config or {})
+    match = _RUN_ID.match(Path(path).name)
+    if match is None:
+        return str(config.pop("kind", Path(path).name)), config
+    named = match["kind"]
+    if config.get("kind") == named:
+        config.pop("kind")
+    return named, config
+
+
 def rebuild_index(root: str | Path | None = None) -> int:
-    """Recreate the index rows from the run folders (the truth); returns how many."""
+    """Recreate the index rows from the run folders (the truth); returns how many. An
+    unreadable index file is moved aside first (``_index.quarantine``); a folder left
+    ``running`` by a process that is gone is recorded as failed on the way."""
     import yaml
 
     from alignlab.store import _index
 
     root = Path(root or runs_dir())
-    present = set()
+    _index.quarantine(root)
+    rows, present = [], set()
     for path in sorted(p for p in root.glob("*") if p.is_dir() and (p / "config.yaml").exists()):
-        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
-        kind = config.pop("kind", path.name.rsplit("-", 1)[0])
+        try:
+            kind, config = record_kind(path, yaml.safe_load((path / "config.yaml").read_text()))
+        except (OSError, yaml.YAMLError) as err:
+            log.warning("%s: unreadable config.yaml (%s); left out of the index", path.name, err)
+            continue
         status = run_status(path)
         row: dict[str, Any] = {"id": path.name, "kind": kind, "status": status, "config": config}
         if status == "finished":
@@ -288,13 +449,59 @@ def rebuild_index(root: str | Path | None = None) -> int:
                        **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing})
         elif status == "failed":
             err = _read_json(path / "error.json")
-            row.update(error=err.get("reason"), finished=err.get("time"))
+            timing = err.get("run", {})
+            row.update(error=err.get("reason"), finished=err.get("time"),
+                       **{k: timing[k] for k in ("started", "seconds", "executor", "pid") if k in timing})
         else:
-            row.update(started=(path / "config.yaml").stat().st_mtime)
-        _index.upsert(root, row)
+            row.update(started=(path / "config.yaml").stat().st_mtime, pid=holder(path).get("pid"))
+        rows.append(row)
         present.add(path.name)
+    _index.upsert_many(root, rows)
     _index.delete_missing(root, present)
     return len(present)
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What ``list_runs`` found: the rows, and what it repaired on the way."""
+
+    rows: list[dict[str, Any]]
+    """Index rows, newest first (id, kind, status, started, finished, seconds, summary, error, ...)."""
+    notes: list[str]
+    """One line per repair: the index rebuilt (and why), a run recorded as failed."""
+
+
+def list_runs(root: str | Path | None = None, *, kind: str | None = None, status: str | None = None,
+              limit: int | None = None, rebuild: bool = False) -> RunListing:
+    """The runs in ``root``'s index, newest first, optionally filtered. The index is
+    repaired first, whatever state it is in: rebuilt from the folders when asked, when
+    missing, or when unreadable (moved aside first); and runs left ``running`` by a
+    process that is gone are recorded as failed (``recover_run``)."""
+    from alignlab.store import _index
+
+    root = Path(root or runs_dir())
+    notes: list[str] = []
+    if not root.is_dir():
+        return RunListing([], notes)
+
+    def moved_aside(moved: tuple[Path, str] | None) -> bool:
+        if moved is not None:
+            notes.append(f"the run index was unreadable ({moved[1]}): moved it aside to {moved[0].name} "
+                         "and rebuilt it from the run folders")
+        return moved is not None
+
+    for attempt in (0, 1):
+        try:
+            if moved_aside(_index.quarantine(root)) or rebuild or not _index.index_path(root).exists():
+                notes.append(f"indexed {rebuild_index(root)} run folder(s) in {root}")
+            notes += [f"{run}: recorded as failed ({reason})" for run, reason in recover_stale(root)]
+            return RunListing(_index.query(root, kind=kind, status=status, limit=limit), notes)
+        except sqlite3.DatabaseError as err:
+            # damaged after the check, or in a way the quick check missed: aside with it, once
+            if attempt or not _index.is_corruption(err):
+                raise
+            moved_aside(_index.quarantine(root, reason=f"{err}"))
+    raise AssertionError("unreachable")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -315,6 +522,9 @@ def find_run(kind: str, config: dict[str, Any], root: str | Path | None = None) 
     path = run_path(kind, config, root)
     if not (path / "result.json").exists():
         return None
+    active = _ACTIVE.get()
+    if active and active.get("force") and active["path"] == str(path.resolve()):
+        return None  # being run again on purpose (``active_run(force=True)``)
     return load_run(path)
 
 
@@ -325,8 +535,7 @@ def load_run(path: str | Path) -> RunRecord:
     path = Path(path)
     if not (path / "result.json").exists():
         raise FileNotFoundError(f"{path} has no result.json: the run did not finish; re-run it")
-    config = yaml.safe_load((path / "config.yaml").read_text())
-    kind = config.pop("kind")
+    kind, config = record_kind(path, yaml.safe_load((path / "config.yaml").read_text()))
     return RunRecord(path, kind, config, json.loads((path / "result.json").read_text()))
 
 
