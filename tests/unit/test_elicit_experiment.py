@@ -116,7 +116,7 @@ def test_run_elicit_end_to_end(tmp_home):
 def test_cli_elicit(tmp_home):
     from alignlab.cli import app
 
-    args = ["elicit", "--model", "tiny-bert", "--task", "capitals", "--n", "40", "--methods", "logistic,crc,zeroshot"]
+    args = ["elicit", "--model", "tiny-bert", "--task", "capitals", "--n-items", "40", "--methods", "logistic,crc,zeroshot"]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "logistic" in out.output and "encoder" in out.output and "run record:" in out.output
