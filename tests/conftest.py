@@ -37,3 +37,19 @@ def tiny_llama():
     from alignlab.models import load_model
 
     return load_model("tiny-llama", dtype="float32", device="cpu")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the forward batches ``alignlab.models._extract`` runs (a cache hit runs none)."""
+    import alignlab.models._extract as extract_mod
+
+    counter = {"n": 0}
+    real = extract_mod.capture
+
+    def counting_capture(*args, **kwargs):
+        counter["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract_mod, "capture", counting_capture)
+    return counter

@@ -14,7 +14,6 @@ import time
 import pytest
 import torch
 
-import alignlab.models._extract as extract_mod
 import alignlab.models._prepare as prepare_mod
 import alignlab.models._weights as weights_mod
 from alignlab.activations import task_activations
@@ -130,20 +129,6 @@ def test_edit_with_mtime_put_back_is_still_caught(builds):
     _flip_sign(_weights_file(), keep_mtime=True)
     with pytest.raises(WeightsMismatchError, match="--force"):
         read_prepared(NAME)
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """Counts forward batches run by extract."""
-    counter = {"n": 0}
-    real = extract_mod.capture
-
-    def counting_capture(*args, **kwargs):
-        counter["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(extract_mod, "capture", counting_capture)
-    return counter
 
 
 def test_cache_for_good_weights_is_never_served_for_changed_ones(builds, task, tmp_path, calls):

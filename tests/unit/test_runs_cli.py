@@ -44,6 +44,9 @@ def test_run_then_list_show_compare_and_report(tmp_home):
     assert "id='provenance'" in page and "mean" in page and "http" not in page.split("</style>")[0]
     assert runner.invoke(app, ["report", failed[0]]).exit_code == 0
     assert "failed on purpose" in (root / failed[0] / "report.html").read_text()
+    (sweep,) = root.glob("sweep-*")  # its config.yaml is the spec (kind: trivial): the sweep layout all the same
+    assert runner.invoke(app, ["report", sweep.name]).exit_code == 0
+    assert "2 of 4 runs finished, 2 failed" in (sweep / "report.html").read_text()
 
     out = runner.invoke(app, ["runs", "show", "zzzz"])
     assert out.exit_code == 2 and "no run 'zzzz'" in out.output

@@ -20,20 +20,6 @@ def task():
     return Task("toy", examples, Template(format="Q: {text}"))
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Counts forward batches run by extract."""
-    counter = {"n": 0}
-    real = extract_mod.capture
-
-    def counting_capture(*args, **kwargs):
-        counter["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(extract_mod, "capture", counting_capture)
-    return counter
-
-
 def test_hit_does_no_model_work(tmp_path, tiny_llama, task, calls):
     store = ActivationStore(tmp_path)
     first = task_activations(tiny_llama, task, layers=[0, 2], store=store, progress=False)

@@ -124,8 +124,10 @@ def read_run(path: Path, result: dict | None = None, config: dict | None = None)
     import yaml
 
     path = Path(path)
+    from alignlab.store import record_kind
+
     cfg = dict(config) if config is not None else (yaml.safe_load((path / "config.yaml").read_text()) or {})
-    kind = cfg.pop("kind", None) or path.name.rsplit("-", 1)[0]
+    kind, cfg = record_kind(path, cfg)  # a sweep's config.yaml names its runs' kind, not its own
 
     def read(name):
         try:
