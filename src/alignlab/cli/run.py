@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -44,7 +45,8 @@ def run(
                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("runs", total=n)
         try:
-            with sigterm_as_interrupt(), threads_option(threads), torch_threads(threads):
+            in_torch = torch_threads(threads) if threads else contextlib.nullcontext()  # no torch import for it
+            with sigterm_as_interrupt(), threads_option(threads), in_torch:
                 result = run_spec(loaded, executor=executor, root=runs, on_done=lambda o: progress.advance(bar),
                                   force=force, workers=workers, timeout_s=timeout, memory_gb=memory_gb,
                                   address=address, num_cpus=num_cpus)
