@@ -5,14 +5,31 @@
     >>> acts = extract(lm, ["Paris is in France."], layers=[10, 20], pooling="mean")
 """
 
-from alignlab.models._capture import capture, find_blocks, resolve_layers
-from alignlab.models._dtype import DTYPES, DType, DTypeChoice, auto_dtype, dtype_record, resolve_dtype
-from alignlab.models._extract import body, extract, pad_batch, pool
-from alignlab.models._load import LoadedModel, default_device, load_model, model_reference
-from alignlab.models._prepare import PreparedModel, prepare, read_prepared
-from alignlab.models._registry import REGISTRY, ModelEntry, get_entry
-from alignlab.models._tiny import TINY_CONFIGS
-from alignlab.models._weights import weights_digest
+import importlib
+
+# Names resolved on first use (PEP 562), so the registry, model references and the
+# offline data packages (``_sources``) load without torch: `alignlab tasks list` and
+# config validation stay fast, and torch is imported by what runs a model.
+_WHERE = {
+    "capture": "_capture", "find_blocks": "_capture", "resolve_layers": "_capture",
+    "DTYPES": "_dtype", "DType": "_dtype", "DTypeChoice": "_dtype", "auto_dtype": "_dtype",
+    "dtype_record": "_dtype", "resolve_dtype": "_dtype",
+    "body": "_extract", "extract": "_extract", "pad_batch": "_extract", "pool": "_extract",
+    "LoadedModel": "_load", "default_device": "_load", "load_model": "_load", "model_reference": "_load",
+    "PreparedModel": "_prepare", "prepare": "_prepare", "read_prepared": "_prepare",
+    "REGISTRY": "_registry", "ModelEntry": "_registry", "get_entry": "_registry",
+    "TINY_CONFIGS": "_tiny",
+    "weights_digest": "_weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"alignlab.models.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'alignlab.models' has no attribute {name!r}")
+
 
 __all__ = [
     "DTYPES",
