@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
-from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, run, runs, tasks, w2s
+from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, run, runs, tasks, testbeds, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -44,5 +44,6 @@ app.add_typer(runs.app, name="runs", help="Run records: list, show and compare t
 app.command("run")(run.run)
 app.command("report")(report.report)
 app.command("pipeline")(pipeline.pipeline)
+app.add_typer(testbeds.app, name="testbeds", help="Testbeds of the experiment protocol: list them, show their schemas.")
 app.add_typer(organisms.app, name="organisms", help="Model organisms of misalignment: list and build them.")
 app.command("audit")(audit.audit)

@@ -77,7 +77,10 @@ class LocalExecutor:
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        process = self._ctx.Process(target=_worker_main, args=(child, self.memory_bytes, threads), daemon=True)
+        # Not daemonic: a run may start processes of its own (a trial's variant runs in a
+        # forked worker), which multiprocessing refuses to a daemon. The pool is killed in
+        # ``_shutdown`` (a finally), so no worker outlives the executor.
+        process = self._ctx.Process(target=_worker_main, args=(child, self.memory_bytes, threads), daemon=False)
         process.start()
         child.close()
         return _Worker(process, parent)

@@ -122,6 +122,8 @@ register_spec("probe-sweep", "alignlab.demo:DemoConfig", "alignlab.runtime._regi
               "A logistic probe per layer of each model on one task (the old demo).")
 register_spec("pipeline", "alignlab.pipeline:PipelineConfig", "alignlab.pipeline:run_pipeline",
               "The main job: weak-to-strong, truth probes on the student, model organisms and audit.")
+register_spec("trial", "alignlab.protocol._trial:TrialConfig", "alignlab.protocol._trial:run_trial",
+              "One variant on one problem of a testbed: the variant in a worker, scored by a sealed evaluator.")
 register_spec("trivial", "alignlab.runtime._trivial:TrivialConfig", "alignlab.runtime._trivial:run_trivial",
               "A near-empty run (optionally slow, failing or memory-hungry): executor tests and overhead.")
 if importlib.util.find_spec("alignlab.adversarial") is not None:  # stage 3, where installed

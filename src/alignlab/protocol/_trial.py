@@ -1,0 +1,156 @@
+"""One trial: a testbed problem, a variant's answer in another process, sealed scoring.
+
+    kind: trial
+    testbed: planted
+    variant: {name: mean_diff}
+    sweep: {seed: [0, 1, 2], variant: [mean_diff, random]}
+
+The trusted process (this one) opens the testbed: it writes the Problem folder and keeps
+the evaluator's secret (labels, triggers) in memory only. The variant runs in a worker
+process forked from a clean *forkserver* (started once from a fresh interpreter, so it
+never held a secret) and is given the Problem folder's path, its reference and a seed —
+nothing else: no secret on disk to find, none in its memory, no evaluator object to
+reach through ``gc`` or frames. Its Submission comes back as JSON, is checked (one
+prediction per item, numbers), saved with the run, and scored here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import shutil
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alignlab.errors import AlignlabError
+from alignlab.protocol._registry import Ref
+from alignlab.protocol._types import Problem, Submission
+
+_CONTEXT = None
+
+
+class TrialConfig(BaseModel):
+    """One variant on one problem of one testbed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    testbed: str = "planted"
+    """A registered testbed (``alignlab testbeds list``)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """The testbed's config fields (its defaults for the rest)."""
+    variant: Ref = Ref(name="random")
+    """The variant: a name, or ``{name, params}``; one of the testbed's registered variants."""
+    seed: int = 0
+    """Draws the problem instance and seeds the variant."""
+
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _ref(cls, value: Any) -> Ref:
+        return Ref.of(value)
+
+    @model_validator(mode="after")
+    def _known(self) -> TrialConfig:
+        from alignlab.protocol.testbeds import TESTBEDS
+
+        try:
+            testbed = TESTBEDS.create(self.testbed)
+            testbed.Config.model_validate(self.params)
+            testbed.variants.validate(self.variant)
+        except AlignlabError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+
+def _forkserver():
+    """Workers fork from a server started from a fresh interpreter (no secrets in its
+    memory), with numpy and the protocol preloaded: a trial's worker starts in ms."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import pkgutil
+
+        import alignlab.protocol.testbeds as testbeds
+
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["numpy", "alignlab.protocol._trial"] + [
+            f"{testbeds.__name__}.{m.name}" for m in pkgutil.iter_modules(testbeds.__path__)])
+    return _CONTEXT
+
+
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """While a worker starts, hide ``__main__``'s file and spec: multiprocessing would
+    otherwise run the parent's main script (the CLI, a user's script, pytest) again in
+    the worker before the variant — seconds of imports, and code the variant must not
+    depend on. Workers need nothing from ``__main__``: ``_worker`` imports by name."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, out: str) -> None:
+    """In the worker process: build the variant, solve, write the submission (or the error)."""
+    import importlib
+
+    from alignlab.protocol.testbeds import TESTBEDS
+
+    try:
+        for module in modules:  # a user's testbed or variant registers itself on import
+            importlib.import_module(module)
+        solver = TESTBEDS.create(testbed).variants.create(variant)
+        submission = solver.solve(Problem(folder), seed)
+        answer = {"predictions": [float(x) for x in Submission.model_validate(submission).predictions]}
+    except BaseException as err:  # noqa: BLE001 — the trial reports it as the variant's failure
+        answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:]}
+    Path(out).write_text(json.dumps(answer))
+
+
+def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path) -> Submission:
+    """The variant's Submission, computed in a worker process that sees only ``problem``."""
+    out.unlink(missing_ok=True)
+    modules = [type(testbed).__module__, testbed.variants.get(variant.name).factory.__module__]
+    proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
+                                                       seed, str(out)))
+    with _without_main():
+        proc.start()
+    proc.join()
+    if not out.exists():
+        raise AlignlabError(f"variant {variant.name!r} died without an answer (exit code {proc.exitcode})")
+    answer = json.loads(out.read_text())
+    if "error" in answer:
+        raise AlignlabError(f"variant {variant.name!r} failed: {answer['error']}")
+    return Submission.model_validate(answer)
+
+
+def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
+    """Open the problem, solve it in a worker, score it here; the record holds the
+    Scores (``result.json``), the submission and the Problem folder."""
+    from alignlab.protocol.testbeds import TESTBEDS
+    from alignlab.store import run_path, write_run
+
+    testbed = TESTBEDS.create(config.testbed)
+    tb_config = testbed.Config.model_validate(config.params)
+    record_config = config.model_dump(mode="json")
+    folder = run_path("trial", record_config, runs_root)
+    shutil.rmtree(folder / "problem", ignore_errors=True)  # written afresh: a variant may have left files
+    problem = Problem(folder / "problem")
+    secret = testbed.open(tb_config, config.seed, problem)
+    n_items = len(problem.json("items"))
+    submission = solve_isolated(testbed, config.testbed, problem, config.variant, config.seed,
+                                folder / "submission.json")
+    if len(submission.predictions) != n_items:
+        raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
+                            f"for {n_items} items (submission.predictions must have one per item, in order)")
+    scores = testbed.score(tb_config, secret, submission, config.seed)
+    return write_run("trial", record_config, {"scores": scores.model_dump(mode="json")}, root=runs_root)

@@ -1,0 +1,122 @@
+"""The experiment protocol's types: what a variant may see (``Problem``), what it hands
+back (``Submission``), and what the evaluator says of it (``Scores``).
+
+    Testbed.open(config, seed, problem) ─► Problem files (no labels) + the evaluator's secret
+    Variant.solve(problem, seed)        ─► Submission (one prediction per item)
+    Testbed.score(config, secret, sub)  ─► Scores (metrics with n and CI, primary, baseline)
+
+A ``Problem`` is a folder of plain files (``.npy`` arrays, ``.json``), so a variant in
+another process — or another language — reads it without alignlab's objects. The
+secret (labels, triggers) never enters that folder: the trial keeps it in the trusted
+process's memory, and only that process scores (``_trial``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Problem:
+    """A folder of plain files describing one problem instance."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def write_array(self, name: str, array: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        np.save(self.folder / f"{name}.npy", np.asarray(array), allow_pickle=False)
+
+    def array(self, name: str) -> np.ndarray:
+        """A read-only copy-on-read array: a variant cannot change what others read."""
+        out = np.load(self.folder / f"{name}.npy", allow_pickle=False)
+        out.setflags(write=False)
+        return out
+
+    def write_json(self, name: str, data: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{name}.json").write_text(json.dumps(data, indent=2))
+
+    def json(self, name: str) -> Any:
+        return json.loads((self.folder / f"{name}.json").read_text())
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir()) if self.folder.is_dir() else []
+
+
+class Submission(BaseModel):
+    """A variant's answer: one prediction (a score or a probability) per item, in the
+    Problem's item order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    predictions: list[float]
+
+
+class Metric(BaseModel):
+    """An estimate with its denominator and interval (``lo``/``hi`` None: no interval)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float | None
+    lo: float | None = None
+    hi: float | None = None
+    n: int
+    level: float = 0.95
+    method: str = ""
+
+
+class Scores(BaseModel):
+    """What the evaluator says of one submission: typed, so no consumer guesses which
+    values are metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    testbed: str
+    seed: int
+    metrics: dict[str, Metric]
+    primary: str
+    """The headline metric: the one a search optimises."""
+    direction: Literal["higher", "lower"] = "higher"
+    baseline: str | None = None
+    """The metric the primary is compared with (a shortcut a variant must beat)."""
+    failures: int = Field(0, ge=0)
+    """Items the variant gave no usable answer for (counted as wrong, never dropped)."""
+    n_items: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _named(self) -> Scores:
+        for name in (self.primary, self.baseline):
+            if name is not None and name not in self.metrics:
+                raise ValueError(f"{name!r} is not one of the metrics {sorted(self.metrics)}")
+        return self
+
+
+class Variant(Protocol):
+    """A method under test: maps a Problem to a Submission, seeing nothing else."""
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        ...
+
+
+class Testbed(Protocol):
+    """A family of problems with a sealed evaluator."""
+
+    Config: type[BaseModel]
+    variants: Any
+    """A ``Registry`` of the variants built for this testbed (users add their own)."""
+    baseline_variant: str
+    """The variant every other is compared with (a shortcut or the floor)."""
+
+    def open(self, config: BaseModel, seed: int, problem: Problem) -> Any:
+        """Write the problem's files (no labels) and return the evaluator's secret, which
+        stays in the trusted process."""
+        ...
+
+    def score(self, config: BaseModel, secret: Any, submission: Submission, seed: int) -> Scores:
+        """Score a submission against the secret."""
+        ...

@@ -1,0 +1,259 @@
+"""The experiment protocol: one Registry idiom, a conformance check over every registered
+testbed, the toy testbed through `alignlab run`, bad input, and adversarial variants that
+look for the labels (and must find nothing) — each with a control showing the search
+works where the labels are reachable."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from alignlab.cli import app
+from alignlab.errors import AlignlabError, UnknownNameError
+from alignlab.protocol import Problem, Registry, Scores, Submission
+from alignlab.protocol._trial import TrialConfig, run_trial
+from alignlab.protocol.testbeds import TESTBEDS
+from alignlab.protocol.testbeds.planted import MeanDiff, Planted, RandomDirection
+
+runner = CliRunner()
+
+
+# --- the registry -------------------------------------------------------------------------
+
+def test_registry_one_idiom():
+    reg = Registry("widget")
+
+    @reg.register("box")
+    class Box:
+        """A box of a size."""
+
+        def __init__(self, size: int = 1, label: str = "x"):
+            self.size = size
+
+    with pytest.raises(ValueError, match="duplicate widget name 'box'"):
+        reg.register("box")(Box)
+    with pytest.raises(UnknownNameError, match="unknown widget 'bag'; known: box"):
+        reg.create("bag")
+    box = reg.create({"name": "box", "params": {"size": 3}})
+    assert box.size == 3 and box.ref.name == "box" and box.ref.params == {"size": 3}
+    with pytest.raises(AlignlabError, match="widget 'box': siz: Extra inputs are not permitted"):
+        reg.create({"name": "box", "params": {"siz": 3}})
+    with pytest.raises(AlignlabError, match="size: Input should be a valid integer"):
+        reg.create({"name": "box", "params": {"size": "big"}})
+    schema = reg.schema("box")
+    assert schema["properties"]["size"] == {"default": 1, "title": "Size", "type": "integer"}
+    assert reg.get("box").description == "A box of a size." and list(reg) == ["box"]
+
+
+# --- every testbed conforms ------------------------------------------------------------------
+
+def _arrays(folder: Path) -> list[np.ndarray]:
+    return [np.load(p, allow_pickle=False) for p in folder.rglob("*.npy")]
+
+
+@pytest.mark.parametrize("name", TESTBEDS.names())
+def test_every_testbed_conforms(name, tmp_home):
+    testbed = TESTBEDS.create(name)
+    config = testbed.Config()
+    problem = Problem(tmp_home / "p")
+    secret = testbed.open(config, 0, problem)
+    items = problem.json("items")
+    assert problem.files() and len(items) > 0
+    flat = np.asarray(secret).ravel()
+    for array in _arrays(problem.folder):  # no file holds the labels, whole or in part
+        assert not (array.size >= flat.size and flat.tobytes() in np.ascontiguousarray(array).tobytes())
+    assert testbed.baseline_variant in testbed.variants
+    record = run_trial(TrialConfig(testbed=name, variant=testbed.baseline_variant, seed=0))
+    scores = Scores.model_validate(record.result["scores"])
+    assert scores.primary in scores.metrics and scores.baseline in scores.metrics and scores.n_items == len(items)
+    assert scores.failures == 0 and scores.seed == 0 and scores.testbed == name
+    saved = json.loads((record.path / "submission.json").read_text())
+    assert len(saved["predictions"]) == len(items)  # per-item predictions kept with the run
+
+
+def test_toy_testbed_through_run_with_a_sweep_over_seeds_and_variants(tmp_home):
+    spec = tmp_home / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"kind": "trial", "testbed": "planted",
+                                    "sweep": {"seed": [0, 1, 2, 3], "variant": ["mean_diff", "random"]}}))
+    out = runner.invoke(app, ["run", str(spec)])
+    assert out.exit_code == 0, out.output
+    (sweep,) = (tmp_home / "runs").glob("sweep-*")
+    groups = {g["axes"]["variant"]: g for g in json.loads((sweep / "result.json").read_text())["groups"]}
+    acc = {v: g["mean"]["scores.metrics.accuracy"] for v, g in groups.items()}
+    assert all(a["n"] == 4 and a["lo"] < a["value"] < a["hi"] for a in acc.values())  # a t-interval over seeds
+    majority = groups["random"]["mean"]["scores.metrics.majority"]["value"]
+    assert acc["mean_diff"]["lo"] > max(acc["random"]["value"], majority)  # the method beats floor and shortcut
+    out = runner.invoke(app, ["testbeds", "list"])
+    assert out.exit_code == 0 and "planted" in out.output and "mean_diff" in out.output
+    out = runner.invoke(app, ["testbeds", "show", "planted"])
+    assert out.exit_code == 0 and '"shrink"' in out.output and '"n_train"' in out.output
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"testbed": "plnted"}, "unknown testbed 'plnted'; known: "),
+    ({"variant": "mean_dif"}, "unknown planted variant 'mean_dif'; known: mean_diff, random"),
+    ({"variant": {"name": "mean_diff", "params": {"shrnk": 1}}}, "shrnk: Extra inputs are not permitted"),
+    ({"params": {"n_tset": 5}}, "n_tset"),
+])
+def test_bad_names_and_params_fail_at_validation_in_one_line(fields, says, tmp_home):
+    spec = tmp_home / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"kind": "trial", **fields}))
+    out = runner.invoke(app, ["run", str(spec)])
+    assert out.exit_code == 2 and says in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    assert not (tmp_home / "runs").exists() or not list((tmp_home / "runs").glob("trial-*"))
+
+
+# --- variants written for the tests (registered on import, in the worker too) -----------------
+
+def _labels_in(obj, n: int) -> np.ndarray | None:
+    if isinstance(obj, np.ndarray) and obj.shape == (n,) and obj.dtype.kind in "iub" and set(np.unique(obj)) <= {0, 1}:
+        return obj
+    return None
+
+
+def search_gc(n: int) -> np.ndarray | None:
+    """Arrays are not tracked by gc; what holds them is: look one reference down from
+    every tracked object (an evaluator's ``__dict__``, a closure, a list)."""
+    for obj in gc.get_objects():
+        for ref in gc.get_referents(obj):
+            if (found := _labels_in(ref, n)) is not None:
+                return found
+    return None
+
+
+def search_frames(n: int) -> np.ndarray | None:
+    frame = sys._getframe()
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            if (found := _labels_in(value, n)) is not None:
+                return found
+        frame = frame.f_back
+    return None
+
+
+def search_files(roots: list[Path], n: int) -> np.ndarray | None:
+    for root in roots:
+        for path in root.rglob("*") if root.is_dir() else []:
+            try:
+                data = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.asarray(
+                    json.loads(path.read_text())) if path.suffix == ".json" else None
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if data is not None and (found := _labels_in(np.asarray(data).astype(int) if data.dtype.kind in "iubf"
+                                                        and data.shape == (n,) else data, n)) is not None:
+                return found
+    return None
+
+
+class Cheat:
+    """Predicts whatever labels its search finds; NaN (a failure) for every item if none."""
+
+    where = "gc"
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        n = len(problem.json("items"))
+        env_dirs = [Path(v) for k, v in os.environ.items() if k.startswith("ALIGNLAB") and Path(v).is_dir()]
+        found = {"gc": lambda: search_gc(n), "frames": lambda: search_frames(n),
+                 "folders": lambda: search_files([problem.folder, problem.folder.parent, problem.folder.parent.parent],
+                                                 n),
+                 "environment": lambda: search_files(env_dirs, n)}[self.where]()
+        return Submission(predictions=[float("nan")] * n if found is None else found.astype(float).tolist())
+
+
+class Mutator:
+    """Tries to change what it was handed, then answers honestly with mean_diff's rows
+    read before the vandalism."""
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        rows = {k: problem.array(k) for k in ("X_train", "y_train", "X_test")}
+        try:
+            rows["X_test"][0, 0] = 1e9
+            raise AssertionError("a Problem array was writable")
+        except ValueError:  # read-only, as it should be
+            pass
+        problem.write_array("X_train", np.zeros((2, rows["X_test"].shape[1])))  # vandalise its folder
+        (problem.folder / "items.json").write_text("[]")
+        w = rows["X_train"][rows["y_train"] == 1].mean(0) - rows["X_train"][rows["y_train"] == 0].mean(0)
+        return Submission(predictions=(1 / (1 + np.exp(-rows["X_test"] @ w))).tolist())
+
+
+class Crasher:
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        return 1 / 0
+
+
+class Short:
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        return Submission(predictions=[0.5] * 3)
+
+
+class CheatBed(Planted):
+    """``planted`` with the variants above: registered by this module (here and, when a
+    worker imports it, there), so the built-in testbed's own variants stay as shipped."""
+
+    variants = Registry("cheatbed variant")
+
+
+CheatBed.variants.register("mean_diff")(MeanDiff)
+CheatBed.variants.register("random")(RandomDirection)
+for _where in ("gc", "frames", "folders", "environment"):
+    CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
+for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short)):
+    CheatBed.variants.register(_name)(_cls)
+if "cheatbed" not in TESTBEDS:
+    TESTBEDS.register("cheatbed")(CheatBed)
+
+
+def _trial(variant: str, seed: int = 0):
+    return run_trial(TrialConfig(testbed="cheatbed", variant=variant, seed=seed))
+
+
+@pytest.mark.parametrize("where", ["gc", "frames", "folders", "environment"])
+def test_a_variant_finds_no_labels_anywhere_it_can_look(where, tmp_home):
+    scores = Scores.model_validate(_trial(f"cheat_{where}").result["scores"])
+    assert scores.failures == scores.n_items  # found nothing: every prediction NaN, counted as a failure
+    assert scores.metrics["accuracy"].value == 0.0
+
+
+def test_the_searches_find_labels_where_they_are_reachable(tmp_path):
+    """Controls: the same searches, in a process holding the labels, find them."""
+    y_test = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1])
+    n = len(y_test)
+    assert search_frames(n) is y_test
+    evaluator = type("Evaluator", (), {})()
+    evaluator.labels = y_test  # what an evaluator in this process would hold
+    assert search_gc(n) is y_test
+    np.save(tmp_path / "sealed.npy", y_test)
+    assert np.array_equal(search_files([tmp_path], n), y_test)
+
+
+def test_a_variant_that_vandalises_its_problem_changes_nothing(tmp_home):
+    honest = Scores.model_validate(_trial("mean_diff", seed=3).result["scores"])
+    vandal = Scores.model_validate(_trial("mutator", seed=3).result["scores"])
+    assert vandal.metrics["accuracy"] == honest.metrics["accuracy"]  # scored on the secret, not its folder
+    again = Scores.model_validate(_trial("mean_diff", seed=4).result["scores"])
+    assert again.n_items == TrialConfig().model_dump()["params"].get("n_test", 400)
+
+
+def test_a_crashing_or_miscounting_variant_is_one_line_and_loses_nothing(tmp_home):
+    spec = tmp_home / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"kind": "trial", "testbed": "cheatbed",
+                                    "sweep": {"variant": ["mean_diff", "crasher", "short"]}}))
+    out = runner.invoke(app, ["run", str(spec)])
+    assert out.exit_code == 1, out.output
+    errors = {p.name: json.loads((p / "error.json").read_text())["reason"]
+              for p in (tmp_home / "runs").glob("trial-*") if (p / "error.json").exists()}
+    assert sorted(errors.values()) == [
+        "AlignlabError: variant 'crasher' failed: ZeroDivisionError: division by zero",
+        "AlignlabError: variant 'short' returned 3 predictions for 400 items (submission.predictions must have "
+        "one per item, in order)"]
+    finished = [p for p in (tmp_home / "runs").glob("trial-*") if (p / "result.json").exists()]
+    assert len(finished) == 1 and len(json.loads((finished[0] / "submission.json").read_text())["predictions"]) == 400
