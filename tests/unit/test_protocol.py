@@ -62,7 +62,7 @@ def _arrays(folder: Path) -> list[np.ndarray]:
 @pytest.mark.parametrize("name", TESTBEDS.names())
 def test_every_testbed_conforms(name, tmp_home):
     testbed = TESTBEDS.create(name)
-    config = testbed.Config()
+    config = testbed.Config.model_validate(testbed.tiny_config)
     problem = Problem(tmp_home / "p")
     secret = testbed.open(config, 0, problem)
     items = problem.json("items")
@@ -71,7 +71,7 @@ def test_every_testbed_conforms(name, tmp_home):
     for array in _arrays(problem.folder):  # no file holds the labels, whole or in part
         assert not (array.size >= flat.size and flat.tobytes() in np.ascontiguousarray(array).tobytes())
     assert testbed.baseline_variant in testbed.variants
-    record = run_trial(TrialConfig(testbed=name, variant=testbed.baseline_variant, seed=0))
+    record = run_trial(TrialConfig(testbed=name, params=testbed.tiny_config, variant=testbed.baseline_variant, seed=0))
     scores = Scores.model_validate(record.result["scores"])
     assert scores.primary in scores.metrics and scores.baseline in scores.metrics and scores.n_items == len(items)
     assert scores.failures == 0 and scores.seed == 0 and scores.testbed == name
@@ -95,6 +95,25 @@ def test_toy_testbed_through_run_with_a_sweep_over_seeds_and_variants(tmp_home):
     assert out.exit_code == 0 and "planted" in out.output and "mean_diff" in out.output
     out = runner.invoke(app, ["testbeds", "show", "planted"])
     assert out.exit_code == 0 and '"shrink"' in out.output and '"n_train"' in out.output
+
+
+def test_w2s_testbed_reproduces_the_w2s_run_kind_seed_by_seed(tmp_home, one_thread):
+    """The protocol's w2s testbed and the ``w2s`` run kind are the same experiment: the
+    same split, heads and seeds give the same accuracies for the same method."""
+    from alignlab.generalization import W2SConfig, run_w2s
+
+    data = tmp_home / "toy.jsonl"
+    data.write_text("\n".join(json.dumps({"text": f"{'up' if i % 2 else 'down'} {i % 7}", "label": i % 2})
+                              for i in range(80)))
+    params = {"weak": "tiny-bert", "strong": "tiny-llama", "task": str(data), "n_examples": 80}
+    old = run_w2s(W2SConfig(**params, method="conf_filter", method_params={"keep": 0.5}, seeds=(0, 1))).result
+    for seed in (0, 1):
+        variant = {"name": "transfer", "params": {"method": "conf_filter", "method_params": {"keep": 0.5}}}
+        scores = Scores.model_validate(run_trial(TrialConfig(testbed="w2s", params=params, variant=variant,
+                                                             seed=seed)).result["scores"])
+        for role in ("weak", "student", "ceiling"):
+            assert scores.metrics[role].value == old["runs"][seed]["accuracy"][role]["value"], (seed, role)
+        assert scores.metrics["student"].n == old["runs"][seed]["n_test"]
 
 
 @pytest.mark.parametrize(("fields", "says"), [

@@ -111,6 +111,9 @@ class Testbed(Protocol):
     """A ``Registry`` of the variants built for this testbed (users add their own)."""
     baseline_variant: str
     """The variant every other is compared with (a shortcut or the floor)."""
+    tiny_config: dict[str, Any]
+    """Config fields for a seconds-long instance (tiny random models): what the
+    conformance test opens. ``{}`` where the defaults are already cheap."""
 
     def open(self, config: BaseModel, seed: int, problem: Problem) -> Any:
         """Write the problem's files (no labels) and return the evaluator's secret, which

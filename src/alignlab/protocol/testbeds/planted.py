@@ -30,7 +30,7 @@ class PlantedConfig(BaseModel):
 
 @TESTBEDS.register("planted", description="a direction planted in Gaussian data (the protocol's toy)")
 class Planted:
-    Config, variants, baseline_variant = PlantedConfig, VARIANTS, "random"
+    Config, variants, baseline_variant, tiny_config = PlantedConfig, VARIANTS, "random", {}
 
     def open(self, config: PlantedConfig, seed: int, problem: Problem) -> np.ndarray:
         rng = np.random.default_rng([seed, 7])
