@@ -9,27 +9,33 @@ from pathlib import Path
 
 from alignlab.data._task import Task
 from alignlab.errors import UnknownNameError
+from alignlab.protocol import Registry
 
 
 @dataclass(frozen=True)
 class TaskEntry:
+    """A built-in task: what ``tasks list`` shows, and the loader (calling the entry loads
+    the task; it is the factory the registry holds)."""
+
     name: str
     description: str
     package: str
     """The package that ships the data, for `tasks list` and install hints."""
     factory: Callable[[], Task]
 
+    def __call__(self) -> Task:
+        return self.factory()
 
-TASKS: dict[str, TaskEntry] = {}
+
+TASKS: Registry[Task] = Registry("task")
+"""Every built-in task by name (``alignlab.data._builtin`` registers them)."""
 
 
 def register_task(name: str, description: str, package: str):
     """Register a zero-argument task factory under ``name`` (duplicates raise)."""
 
     def decorate(factory: Callable[[], Task]) -> Callable[[], Task]:
-        if name in TASKS:
-            raise ValueError(f"duplicate task name {name!r}")
-        TASKS[name] = TaskEntry(name, description, package, functools.cache(factory))
+        TASKS.register(name, TaskEntry(name, description, package, functools.cache(factory)), description=description)
         return factory
 
     return decorate
@@ -41,7 +47,7 @@ def load_task(name: str) -> Task:
     import alignlab.data._builtin  # noqa: F401  (registers the built-ins)
 
     if name in TASKS:
-        return TASKS[name].factory()
+        return TASKS.create(name)
     if Path(name).suffix.lower() in (".jsonl", ".ndjson", ".csv"):
         from alignlab.data._files import task_from_file
 
@@ -55,4 +61,4 @@ def load_task(name: str) -> Task:
 def list_tasks() -> list[TaskEntry]:
     import alignlab.data._builtin  # noqa: F401
 
-    return sorted(TASKS.values(), key=lambda e: e.name)
+    return [TASKS[name] for name in TASKS.names()]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +29,9 @@ from alignlab.interpretability._ccs import CCS
 from alignlab.interpretability._crc import CRC
 from alignlab.interpretability._logistic import LogisticProbe
 from alignlab.interpretability._mass_mean import MassMeanProbe
+from alignlab.interpretability._truth_probe import TruthProbe
 from alignlab.names import ModelRef, TaskName
+from alignlab.protocol import Registry
 from alignlab.threads import torch_threads
 
 Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
@@ -91,19 +93,27 @@ class ElicitResult:
     plot: Path
 
 
-# Each probe method by name: a factory from the run's config (hyperparameters recorded
-# there), so adding a probe is one line here and one file in this package.
-_PROBES = {
-    "logistic": lambda c: LogisticProbe(C=c.C, scale=c.scale),
-    "mass_mean": lambda c: MassMeanProbe(scale=c.scale),
-    "ccs": lambda c: CCS(n_restarts=c.ccs_restarts, n_epochs=c.ccs_epochs, lr=c.ccs_lr, scale=c.scale,
-                         random_state=c.seed),
-    "crc": lambda c: CRC(scale=c.scale),
-}
+PROBES: Registry[TruthProbe] = Registry("probe")
+"""Every truth probe by name: the estimator class, its parameters its hyperparameters."""
+PROBES.register("logistic", LogisticProbe)
+PROBES.register("mass_mean", MassMeanProbe)
+PROBES.register("ccs", CCS)
+PROBES.register("crc", CRC)
 
 
-def _make_probe(method: str, config: ElicitConfig):
-    return _PROBES[method](config)
+def probe_params(method: str, config: ElicitConfig) -> dict[str, Any]:
+    """The hyperparameters a run's config sets for probe ``method`` (the rest keep the
+    estimator's defaults), so a run's config says exactly what each probe was."""
+    c = config
+    return {"logistic": {"C": c.C, "scale": c.scale},
+            "mass_mean": {"scale": c.scale},
+            "ccs": {"n_restarts": c.ccs_restarts, "n_epochs": c.ccs_epochs, "lr": c.ccs_lr, "scale": c.scale,
+                    "random_state": c.seed},
+            "crc": {"scale": c.scale}}[method]
+
+
+def _make_probe(method: str, config: ElicitConfig) -> TruthProbe:
+    return PROBES.create({"name": method, "params": probe_params(method, config)})
 
 
 def _probe_layers(config: ElicitConfig, n_layers: int) -> list[int]:

@@ -62,13 +62,19 @@ def _pairs(model: str, task, layer: int) -> np.ndarray:
     return np.stack(sides, axis=1)
 
 
-def _probe(name: str, config, seed: int):
-    from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe
+def _probe_params(name: str, config, seed: int) -> dict[str, Any]:
+    """This stage's probe hyperparameters: fixed here (not read from an elicitation
+    config), but CCS's restarts and epochs from the pipeline config and its seed per seed;
+    the rest are the estimators' defaults."""
+    return {"logistic": {"C": 0.1}, "mass_mean": {}, "crc": {},
+            "ccs": {"n_restarts": config.ccs_restarts, "n_epochs": config.ccs_epochs, "lr": 1e-2,
+                    "random_state": seed}}[name]
 
-    return {"logistic": lambda: LogisticProbe(C=0.1), "mass_mean": lambda: MassMeanProbe(),
-            "ccs": lambda: CCS(n_restarts=config.ccs_restarts, n_epochs=config.ccs_epochs, lr=1e-2,
-                               random_state=seed),
-            "crc": lambda: CRC()}[name]()
+
+def _probe(name: str, config, seed: int):
+    from alignlab.interpretability._elicit import PROBES as REGISTRY
+
+    return REGISTRY.create({"name": name, "params": _probe_params(name, config, seed)})
 
 
 def _rate(hits: np.ndarray) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from alignlab.errors import AlignlabError, UnknownNameError
 
 T = TypeVar("T")
+_RAISE = object()  # get() without a default
 
 
 class Ref(BaseModel):
@@ -108,14 +109,30 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._ready()
 
+    def __getitem__(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name`` (an unknown name raises ``UnknownNameError``)."""
+        return self.get(name).factory
+
+    def __setitem__(self, name: str, factory: Callable[..., T]) -> None:
+        """``registry[name] = factory`` is ``register(name, factory)``: a duplicate raises."""
+        self.register(name, factory)
+
+    def __delitem__(self, name: str) -> None:
+        """Unregister ``name`` (a test that adds a component for its duration, e.g. with
+        ``monkeypatch.setitem``, takes it out again)."""
+        del self._ready()[name]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def names(self) -> list[str]:
         return sorted(self._ready())
 
-    def get(self, name: str) -> Entry[T]:
+    def get(self, name: str, default: Any = _RAISE) -> Entry[T]:
+        """The entry of ``name``; an unknown name raises, or returns ``default`` if given."""
         if name not in self._ready():
+            if default is not _RAISE:
+                return default
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names()) or 'none'}")
         return self._entries[name]
 

@@ -14,12 +14,15 @@ import base64
 import html
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab.report._dtype import dtype_of
+
+if TYPE_CHECKING:
+    from alignlab.protocol import Registry
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1180px;
@@ -200,7 +203,8 @@ def _error_section(run: Run) -> Section:
                    + (f"<pre>{esc(tail)}</pre>" if tail else ""))
 
 
-def layouts() -> dict[str, Callable[[Run], tuple[str, list[Section]]]]:
+def layouts() -> Registry[tuple[str, list[Section]]]:
+    """The layouts by run kind (``_sections`` registers them; it imports this module)."""
     from alignlab.report import _sections
 
     return _sections.LAYOUTS

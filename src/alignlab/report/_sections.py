@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlab.protocol import Registry
 from alignlab.report._html import Run, Section, card, esc, est, img_figure, img_file, load_sub, table
 from alignlab.stats import error_bar, interval_text
+
+LAYOUTS: Registry[tuple[str, list[Section]]] = Registry("report layout")
+"""A run kind's layout: ``LAYOUTS[kind](run)`` is its (scorecard HTML, sections)."""
 
 
 def _value(e: Any) -> float | None:
@@ -68,6 +72,7 @@ def w2s_body(records: dict[str, Run]) -> str:
                          rows) + _w2s_plot(records)
 
 
+@LAYOUTS.register("w2s")
 def w2s_layout(run: Run):
     return "", [Section("stage-training", "Weak-to-strong", w2s_body({run.config["method"]: run}))]
 
@@ -97,6 +102,7 @@ def elicit_body(runs: dict[str, Run]) -> str:
     return "".join(out)
 
 
+@LAYOUTS.register("elicit")
 def elicit_layout(run: Run):
     return "", [Section("stage-validation", "Truth probes", elicit_body({run.config["model"]: run}))]
 
@@ -201,12 +207,14 @@ def _short_json(value: Any, limit: int = 30_000) -> str:
     return text if len(text) <= limit else text[:limit] + "\n..."
 
 
+@LAYOUTS.register("audit")
 def audit_layout(run: Run):
     return "", [Section("stage-stress", "Model organisms and audit", audit_body(run))]
 
 
 # --- sweeps ------------------------------------------------------------------------------------
 
+@LAYOUTS.register("sweep")
 def sweep_layout(run: Run):
     r = run.result
     rows = [[esc(x["id"]), esc(x["status"]), esc(x["axes"]), esc(x.get("error") or "")] for x in r["runs"]]
@@ -277,6 +285,7 @@ def _scorecard_html(card_data: dict, failures: list) -> str:
     return f"<section id='scorecard'><h2>Scorecard</h2>{warn}<div class='scorecard'>{''.join(cards)}</div></section>"
 
 
+@LAYOUTS.register("pipeline")
 def pipeline_layout(run: Run):
     r = run.result
     root = run.root
@@ -299,7 +308,3 @@ def pipeline_layout(run: Run):
                 Section("stage-validation", "Stage 2 · Validation: truth probes and the student", validation),
                 Section("stage-stress", "Stage 3 · Stress test: model organisms and audit", stress_html)]
     return _scorecard_html(r["scorecard"], r.get("failures") or []), sections
-
-
-LAYOUTS = {"pipeline": pipeline_layout, "w2s": w2s_layout, "elicit": elicit_layout, "audit": audit_layout,
-           "sweep": sweep_layout}

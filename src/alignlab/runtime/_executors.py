@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from alignlab.errors import UnknownNameError
+from alignlab.protocol import Registry
 from alignlab.runtime._spec import Job
 
 OnDone = Callable[[dict[str, Any]], None]
@@ -41,18 +42,38 @@ class InlineExecutor:
         return outcomes
 
 
+EXECUTORS: Registry[Executor] = Registry("executor")
+"""Every executor by name; the factories import their module (and Ray) only when called."""
+
+
+@EXECUTORS.register("inline")
+def inline() -> Executor:
+    """In this process, one job after another."""
+    return InlineExecutor()
+
+
+@EXECUTORS.register("local")
+def local(workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None) -> Executor:
+    """A pool of worker processes on this machine (default: one per CPU)."""
+    from alignlab.runtime._local import LocalExecutor
+
+    return LocalExecutor(workers=workers, timeout_s=timeout_s, memory_gb=memory_gb)
+
+
+@EXECUTORS.register("ray")
+def ray(address: str | None = None, num_cpus: int | None = None, timeout_s: float | None = None,
+        memory_gb: float | None = None) -> Executor:
+    """Tasks on a Ray cluster at ``address``, or on a local Ray instance."""
+    from alignlab.runtime._ray import RayExecutor
+
+    return RayExecutor(address=address, num_cpus=num_cpus, timeout_s=timeout_s, memory_gb=memory_gb)
+
+
 def make_executor(name: str, **options: Any) -> Executor:
     """``inline``, ``local`` (options: workers, timeout_s, memory_gb) or ``ray``
-    (options: address, num_cpus, timeout_s, memory_gb)."""
-    if name == "inline":
-        return InlineExecutor()
-    if name == "local":
-        from alignlab.runtime._local import LocalExecutor
-
-        return LocalExecutor(**{k: v for k, v in options.items() if k in ("workers", "timeout_s", "memory_gb")})
-    if name == "ray":
-        from alignlab.runtime._ray import RayExecutor
-
-        return RayExecutor(**{k: v for k, v in options.items()
-                              if k in ("address", "num_cpus", "timeout_s", "memory_gb")})
-    raise UnknownNameError(f"unknown executor {name!r}; valid executors: inline, local, ray")
+    (options: address, num_cpus, timeout_s, memory_gb); options the executor does not
+    take are ignored (the CLI passes every executor's)."""
+    if name not in EXECUTORS:
+        raise UnknownNameError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS.names())}")
+    takes = EXECUTORS.get(name).params_model().model_fields
+    return EXECUTORS.create({"name": name, "params": {k: v for k, v in options.items() if k in takes}})

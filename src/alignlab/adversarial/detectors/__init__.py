@@ -19,39 +19,30 @@ from alignlab.adversarial.detectors.activation_anomaly import ActivationAnomaly
 from alignlab.adversarial.detectors.behaviour_search import BehaviourSearch
 from alignlab.adversarial.detectors.defection_probe import DefectionProbe
 from alignlab.adversarial.detectors.trigger_occlusion import TriggerOcclusion
-from alignlab.errors import AlignlabError, UnknownNameError
+from alignlab.errors import AlignlabError
+from alignlab.protocol import Registry
 
-DETECTORS: dict[str, type[Detector]] = {}
-
-
-def register_detector(name: str):
-    """Register a detector class under ``name``; a duplicate name raises."""
-
-    def deco(cls: type[Detector]) -> type[Detector]:
-        if name in DETECTORS:
-            raise ValueError(f"duplicate detector name {name!r}")
-        DETECTORS[name] = cls
-        return cls
-
-    return deco
+DETECTORS: Registry[Detector] = Registry("detector")
+"""Every detector class by name (``DETECTORS[name]`` is the class)."""
+DETECTORS.register("defection_probe", DefectionProbe)
+DETECTORS.register("activation_anomaly", ActivationAnomaly)
+DETECTORS.register("behaviour_search", BehaviourSearch)
+DETECTORS.register("trigger_occlusion", TriggerOcclusion)
 
 
-for _name, _cls in (("defection_probe", DefectionProbe), ("activation_anomaly", ActivationAnomaly),
-                    ("behaviour_search", BehaviourSearch), ("trigger_occlusion", TriggerOcclusion)):
-    register_detector(_name)(_cls)
+def register_detector(name: str, *, description: str = ""):
+    """Register a detector class under ``name`` (a decorator); a duplicate name raises."""
+    return DETECTORS.register(name, description=description)
 
 
 def make_detector(name: str, **params: Any) -> Detector:
-    """A fresh detector by name; ``params`` override its defaults (recorded via get_params)."""
-    try:
-        cls = DETECTORS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
-    unknown = set(params) - set(cls().get_params())
+    """A fresh detector by name; ``params`` override its defaults (recorded via get_params,
+    and as the reference ``.ref``)."""
+    accepted = DETECTORS.get(name).params_model().model_fields  # an unknown name lists the known ones
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise AlignlabError(f"detector {name!r} has no parameter(s) {sorted(unknown)}; "
-                            f"it takes {sorted(cls().get_params())}")
-    return cls(**params)
+        raise AlignlabError(f"detector {name!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}")
+    return DETECTORS.create({"name": name, "params": params})
 
 
 __all__ = ["DETECTORS", "ActivationAnomaly", "BehaviourSearch", "DefectionProbe", "Detector", "TriggerOcclusion",

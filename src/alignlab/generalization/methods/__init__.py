@@ -10,13 +10,13 @@ registry records the arguments an instance was built with, so a result says what
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 from torch import Tensor
 
-from alignlab.errors import UnknownNameError
+from alignlab.errors import AlignlabError
+from alignlab.protocol import Registry
 
 
 class TransferMethod(Protocol):
@@ -52,41 +52,28 @@ class Method:
         return soft_xent(logits, targets)
 
 
-METHODS: dict[str, Callable[..., TransferMethod]] = {}
+METHODS: Registry[TransferMethod] = Registry("W2S method", discover=__name__)
+"""Every method by name; the modules of this package register the built-ins on the first lookup."""
 
 
-def register_method(name: str):
-    """Register a method factory; duplicate names raise."""
-
-    def decorate(factory):
-        if name in METHODS:
-            raise ValueError(f"duplicate W2S method {name!r}")
-        METHODS[name] = factory
-        return factory
-
-    return decorate
+def register_method(name: str, *, description: str = ""):
+    """Register a method factory (a decorator); duplicate names raise."""
+    return METHODS.register(name, description=description)
 
 
-def known_methods() -> dict[str, Callable[..., TransferMethod]]:
+def known_methods() -> Registry[TransferMethod]:
     """Every registered method by name (the built-in ones imported first)."""
-    from alignlab.generalization.methods import aux_conf, bootstrap, conf_filter, knn_smooth, xent  # noqa: F401
-
     return METHODS
 
 
 def make_method(name: str, **params: Any) -> TransferMethod:
-    """Build a registered method; ``params`` override its defaults and are recorded.
-    Parameters the method does not take end in an error naming them."""
-    if name not in known_methods():
-        raise UnknownNameError(f"unknown W2S method {name!r}; known: {', '.join(sorted(METHODS))}")
-    import inspect
-
-    accepted = set(inspect.signature(METHODS[name]).parameters)
-    unknown = sorted(set(params) - accepted)
+    """Build a registered method; ``params`` override its defaults and are recorded
+    (``.name``, ``.params``, and the reference ``.ref``). Parameters the method does not
+    take, or of the wrong type, end in an error naming them."""
+    accepted = METHODS.get(name).params_model().model_fields  # an unknown name lists the known ones
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
-        from alignlab.errors import AlignlabError
-
         raise AlignlabError(f"W2S method {name!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}")
-    method = METHODS[name](**params)
+    method = METHODS.create({"name": name, "params": params})
     method.name, method.params = name, dict(params)
     return method
