@@ -116,6 +116,23 @@ def test_w2s_testbed_reproduces_the_w2s_run_kind_seed_by_seed(tmp_home, one_thre
         assert scores.metrics["student"].n == old["runs"][seed]["n_test"]
 
 
+def test_elicit_testbed_reproduces_the_elicit_run_kind(tmp_home, one_thread):
+    """Same items, split, activations and probes: the layer the evaluator picks on
+    validation and the test accuracy there equal the ``elicit`` run's."""
+    from alignlab.interpretability._elicit import ElicitConfig, run_elicit
+
+    base = {"model": "tiny-llama", "task": "capitals", "n_items": 40, "layer_stride": 2}
+    old = run_elicit(ElicitConfig(**base, methods=("logistic", "ccs"), ccs_restarts=2, ccs_epochs=50)).result
+    for method, params, labels in (("logistic", {"C": 0.1, "scale": "norm"}, "all"),
+                                   ("ccs", {"n_restarts": 2, "n_epochs": 50, "lr": 1e-2, "scale": "norm"}, "sign")):
+        trial = TrialConfig(testbed="elicit", params={**base, "train_labels": labels, "sign_labels": 8},
+                            variant={"name": "probe", "params": {"method": method, "params": params}}, seed=0)
+        scores = Scores.model_validate(run_trial(trial).result["scores"])
+        best = old["methods"][method]["best"]
+        assert scores.metrics["layer"].value == best["layer"], method
+        assert scores.metrics["test"].value == best["test"]["value"] and scores.metrics["test"].n == old["n_test"]
+
+
 @pytest.mark.parametrize(("fields", "says"), [
     ({"testbed": "plnted"}, "unknown testbed 'plnted'; known: "),
     ({"variant": "mean_dif"}, "unknown planted variant 'mean_dif'; known: mean_diff, random"),
