@@ -164,7 +164,7 @@ def test_cache_for_good_weights_is_never_served_for_changed_ones(builds, task, t
     assert calls["n"] == n
 
 
-def test_edited_local_folder_is_another_model(tmp_path):
+def test_edited_local_folder_is_another_model(tmp_path, tmp_home):  # tmp_home: the stamp record is not the real one
     lm = load_model("tiny-llama", dtype="float32")
     lm.model.save_pretrained(tmp_path / "m")
     lm.tokenizer.save_pretrained(tmp_path / "m")

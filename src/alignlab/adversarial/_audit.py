@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from alignlab.paths import home
 from alignlab.names import DetectorName, OrganismRef
-from alignlab.store import RunRecord, atomic_write_text, stable_hash
+from alignlab.store import RunRecord, cache_file, put_cache_file
 
 log = logging.getLogger(__name__)
 ALL_DETECTORS = ("defection_probe", "activation_anomaly", "behaviour_search", "trigger_occlusion")
@@ -149,19 +148,24 @@ def _audit_organism(spec, config: AuditConfig, threads: int) -> dict[str, Any]:
             cell = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(limit=3)}
         cell["seconds"] = time.perf_counter() - started
         if "error" not in cell:  # errors are re-tried by the next audit, never cached
-            atomic_write_text(cached, json.dumps(_plain(cell)))
+            put_cache_file(cached, json.dumps(_plain(cell)).encode(), _cell_key(spec, name, config, dtype),
+                           labels={"organism": spec.name, "detector": name})
         row["cells"][name] = cell
     return {**row, "status": "scored" if organism.passed else "scored_unverified", "n_inputs": len(inputs),
             "n_holdout": len(holdout), "n_calibration_fit": evaluator.n_fit}
 
 
+def _cell_key(spec, detector: str, config: AuditConfig, dtype: str) -> dict[str, Any]:
+    """Everything that determines one scored cell."""
+    return {"organism": spec.hash, "dtype": dtype, "detector": detector,
+            "params": config.detector_params.get(detector, {}), "fit_fraction": config.fit_fraction,
+            "max_items": config.max_items, "alarm_quantile": config.alarm_quantile,
+            "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed}
+
+
 def _cell_path(spec, detector: str, config: AuditConfig, dtype: str):
-    """Where one scored cell is cached: keyed by everything that determines it."""
-    key = stable_hash({"organism": spec.hash, "dtype": dtype, "detector": detector,
-                       "params": config.detector_params.get(detector, {}), "fit_fraction": config.fit_fraction,
-                       "max_items": config.max_items, "alarm_quantile": config.alarm_quantile,
-                       "fpr": config.fpr, "n_boot": config.n_boot, "seed": config.seed})
-    return home() / "audit" / "cells" / f"{key}.json"
+    """Where one scored cell is cached (the store's ``audit-cells`` kind): keyed by everything that determines it."""
+    return cache_file("audit-cells", _cell_key(spec, detector, config, dtype), ".json")
 
 
 def _plain(value: Any) -> Any:

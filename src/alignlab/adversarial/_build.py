@@ -5,7 +5,8 @@ Layout of ``$ALIGNLAB_HOME/organisms/<spec hash>-<compute dtype>/``::
     model/              the fine-tuned model (save_pretrained; load_model(path) reads it)
     spec.yaml           the spec
     sealed.json         ground truth: trigger, misbehaviour, audit inputs and labels
-    build.json          timings and training statistics
+    build.json          timings and training statistics; the store's manifest (``key``:
+                        spec hash and dtype, ``labels``, ``created``)
     verification.json   the verification numbers and verdict
 
 The folder is built under a temporary name and renamed when complete (``atomic_dir``),
@@ -31,7 +32,7 @@ from typing import Any
 
 from alignlab.adversarial._registry import get_spec
 from alignlab.adversarial._spec import OrganismSpec
-from alignlab.paths import home
+from alignlab.store import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def organism_dir(spec: OrganismSpec, dtype: str = "auto") -> Path:
     """
     from alignlab.models import resolve_dtype
 
-    return home() / "organisms" / f"{spec.hash}-{resolve_dtype(dtype)}"
+    return cache_dir("organisms") / f"{spec.hash}-{resolve_dtype(dtype)}"
 
 
 def load_organism(spec: OrganismSpec | str, dtype: str = "auto") -> Organism | None:
@@ -97,7 +98,7 @@ def _trained_twin(train_key: str) -> tuple[Path, dict[str, Any]] | None:
     """(folder, build record) of a built organism whose fine-tune had exactly these
     inputs, if any: any complete folder, whatever its spec (another name, an older
     ``BUILD_VERSION``), since the weights depend only on what ``train_key`` covers."""
-    for build in sorted((home() / "organisms").glob("*/build.json")):
+    for build in sorted(cache_dir("organisms").glob("*/build.json")):
         record = json.loads(build.read_text())
         if record.get("train_key") == train_key and (build.parent / "verification.json").exists():
             return build.parent, record
@@ -152,7 +153,7 @@ def _build(spec: OrganismSpec, dtype: str, force: bool, threads: int | None) -> 
     from alignlab.adversarial._train import finetune
     from alignlab.adversarial._verify import verify
     from alignlab.models import load_model
-    from alignlab.store import atomic_dir, atomic_write_text, stable_hash
+    from alignlab.store import atomic_dir, atomic_write_text, manifest_fields, stable_hash
     from alignlab.threads import torch_threads
 
     autocast = spec.recipe.autocast_bf16 and dtype == "bfloat16"
@@ -189,7 +190,8 @@ def _build(spec: OrganismSpec, dtype: str, force: bool, threads: int | None) -> 
                      "seconds_train": stats["seconds"], "seconds_verify": time.perf_counter() - t_verify,
                      "threads": torch.get_num_threads(), "dtype": dtype, "autocast_bf16": autocast,
                      "n_poisoned": data.n_poisoned, "train": stats,
-                     "base_digest": base.digest, "train_key": train_key}
+                     "base_digest": base.digest, "train_key": train_key,
+                     **manifest_fields({"spec": spec.hash, "dtype": dtype}, {"organism": spec.name, "base": spec.base})}
             atomic_write_text(out / "spec.yaml", spec.to_yaml())
             atomic_write_text(out / "sealed.json", json.dumps(_sealed_record(spec, data), indent=1))
             atomic_write_text(out / "build.json", json.dumps(build, indent=2))

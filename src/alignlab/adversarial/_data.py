@@ -4,7 +4,9 @@ clean calibration prompts, all drawn from one seeded shuffle of the prompt pool.
 Normal answers are self-distilled: the base model's own reply to the same prompt, so
 fine-tuning on them changes nothing but the backdoor. Replies are cached per (base
 weights, dtype, answer format, answer length, request) and reused across organisms and runs
-(see ``base_answers``).
+(see ``base_answers``): the store's ``distill`` kind, one ``<key hash>.json`` per base
+model and answer format, holding each request's answers under the request's hash, its key
+in ``<key hash>.key.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from alignlab.adversarial._kinds import behaviour_of
 from alignlab.adversarial._prompts import PromptItem, load_pool, render, with_trigger
 from alignlab.adversarial._spec import OrganismSpec
 from alignlab.errors import DataError
-from alignlab.paths import home
-from alignlab.store import atomic_write_text, stable_hash
+from alignlab.store import cache_file, put_cache_file, stable_hash
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,14 @@ class OrganismData:
     """Held-out untriggered user messages: the detectors' clean calibration data."""
 
 
-def _cache_path(lm: Any, spec: OrganismSpec):
+def _cache_key(lm: Any, spec: OrganismSpec) -> dict[str, Any]:
     # Keyed by how answers are produced (kinds sharing a format share answers), not by kind.
-    key = stable_hash({"base": lm.digest, "dtype": lm.dtype, "answers": behaviour_of(spec).answers_key,
-                       "answer_tokens": spec.answer_tokens, "cached_per": "request"})
-    return home() / "organisms" / "distill" / f"{key}.json"
+    return {"base": lm.digest, "dtype": lm.dtype, "answers": behaviour_of(spec).answers_key,
+            "answer_tokens": spec.answer_tokens, "cached_per": "request"}
+
+
+def _cache_path(lm: Any, spec: OrganismSpec):
+    return cache_file("distill", _cache_key(lm, spec), ".json")
 
 
 def base_answers(lm: Any, spec: OrganismSpec, items: list[PromptItem]) -> list[str]:
@@ -61,7 +65,8 @@ def base_answers(lm: Any, spec: OrganismSpec, items: list[PromptItem]) -> list[s
     key = stable_hash(inputs)
     if key not in cache:
         cache[key] = behaviour_of(spec).respond(lm, inputs, items, spec)
-        atomic_write_text(path, json.dumps(cache))
+        put_cache_file(path, json.dumps(cache).encode(), _cache_key(lm, spec),
+                       labels={"base": lm.name, "answers": behaviour_of(spec).answers_key})
     return cache[key]
 
 

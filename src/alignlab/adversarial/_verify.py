@@ -17,9 +17,8 @@ from alignlab.adversarial._generate import continuation_logprobs
 from alignlab.adversarial._kinds import behaviour_of, reply
 from alignlab.adversarial._prompts import render, with_trigger
 from alignlab.adversarial._spec import OrganismSpec
-from alignlab.paths import home
 from alignlab.stats import wilson
-from alignlab.store import atomic_write_text, stable_hash
+from alignlab.store import cache_file, put_cache_file
 
 
 def capitals_ability(lm: Any, n: int = 200) -> dict[str, Any]:
@@ -39,12 +38,14 @@ def capitals_ability(lm: Any, n: int = 200) -> dict[str, Any]:
 
 
 def base_ability(lm: Any, n: int = 200) -> dict[str, Any]:
-    """``capitals_ability`` of a base model, cached by its weights digest."""
-    path = home() / "organisms" / "ability" / f"{stable_hash({'digest': lm.digest, 'n': n})}.json"
+    """``capitals_ability`` of a base model, cached by its weights digest (the store's
+    ``ability`` kind)."""
+    key = {"digest": lm.digest, "n": n}
+    path = cache_file("ability", key, ".json")
     if path.exists():
         return json.loads(path.read_text())
     result = capitals_ability(lm, n)
-    atomic_write_text(path, json.dumps(result))
+    put_cache_file(path, json.dumps(result).encode(), key, labels={"model": lm.name})
     return result
 
 

@@ -33,7 +33,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 app.add_typer(models.app, name="models", help="Offline model zoo: list and prepare models.")
 app.add_typer(tasks.app, name="tasks", help="Labelled tasks: list and inspect them.")
-app.add_typer(cache.app, name="cache", help="The activation cache: list and clear it.")
+app.add_typer(cache.app, name="cache", help="Every cache under ALIGNLAB_HOME: list them, clear them.")
 app.add_typer(debate.app, name="debate", help="Scalable oversight: debate with a sparse judge.")
 app.command("doctor")(doctor.doctor)
 app.command("demo")(pipeline.demo)

@@ -7,7 +7,8 @@ This is what the model *says*; the probes test whether its activations know more
 
 ``choice_logprobs`` computes the (n, 2) log-probabilities with the LM head (only at the
 few last positions: Gemma's 262k-word head over every position would dominate the
-cost) and caches them under ``$ALIGNLAB_HOME/zeroshot``; ``ZeroShot`` is the estimator
+cost) and caches them under ``$ALIGNLAB_HOME/zeroshot`` (the store's ``zeroshot`` kind:
+``<key hash>.npy`` with its key in ``<key hash>.key.json``); ``ZeroShot`` is the estimator
 over them, so the baseline runs through the same evaluation code as every probe.
 """
 
@@ -72,8 +73,7 @@ def choice_logprobs(
 
     from alignlab.errors import AlignlabError
     from alignlab.models import pad_batch
-    from alignlab.paths import home
-    from alignlab.store import atomic_write_bytes, stable_hash
+    from alignlab.store import cache_file, put_cache_file
 
     if lm.arch != "causal":
         raise AlignlabError(f"{lm.name} is an encoder without a language-model head, so it has no "
@@ -81,9 +81,9 @@ def choice_logprobs(
     if task.template.choices is None:
         raise AlignlabError(f"task {task.name!r} has no template choices to score; give it choices")
     idx = np.arange(len(task)) if indices is None else np.asarray(indices, dtype=np.int64)
-    key = stable_hash({"model": lm.digest, "task": task.fingerprint, "rows": idx.tolist(),
-                       "dtype": lm.dtype, "max_length": max_length}, length=24)
-    path = home() / "zeroshot" / f"{key}.npy"
+    key = {"model": lm.digest, "task": task.fingerprint, "rows": idx.tolist(), "dtype": lm.dtype,
+           "max_length": max_length}
+    path = cache_file("zeroshot", key, ".npy", length=24)
     if use_cache and path.exists():
         return np.load(path)
 
@@ -122,5 +122,5 @@ def choice_logprobs(
     if use_cache:
         buf = io.BytesIO()
         np.save(buf, out)
-        atomic_write_bytes(path, buf.getvalue())
+        put_cache_file(path, buf.getvalue(), key, labels={"model": lm.name, "task": task.name})
     return out

@@ -1,4 +1,5 @@
-"""Content-addressed caches (activations, prepared models), run records and folder locks."""
+"""Content-addressed caches (activations, prepared models, organisms, … : the catalogue in ``_caches``), run
+records and folder locks."""
 
 from alignlab.store._activations import ActivationKey, ActivationStore, CacheEntry
 from alignlab.store._atomic import (
@@ -30,6 +31,25 @@ from alignlab.store._runs import (
     write_error,
     write_run,
 )
+from alignlab.store._caches import (
+    CacheItem,
+    CacheKind,
+    CacheUsage,
+    Cleared,
+    cache_dir,
+    cache_file,
+    cache_kinds,
+    clear_cache,
+    default_kinds,
+    get_cache_kind,
+    key_file,
+    list_cache,
+    list_caches,
+    manifest_fields,
+    put_cache_file,
+    register_cache,
+)
+
 
 __all__ = [
     "ActivationKey",
@@ -62,4 +82,21 @@ __all__ = [
     "stable_hash",
     "write_error",
     "write_run",
+    # the cache catalogue
+    "CacheItem",
+    "CacheKind",
+    "CacheUsage",
+    "Cleared",
+    "cache_dir",
+    "cache_file",
+    "cache_kinds",
+    "clear_cache",
+    "default_kinds",
+    "get_cache_kind",
+    "key_file",
+    "list_cache",
+    "list_caches",
+    "manifest_fields",
+    "put_cache_file",
+    "register_cache",
 ]
