@@ -75,6 +75,10 @@ def test_every_testbed_conforms(name, tmp_home):
     scores = Scores.model_validate(record.result["scores"])
     assert scores.primary in scores.metrics and scores.baseline in scores.metrics and scores.n_items == len(items)
     assert scores.failures == 0 and scores.seed == 0 and scores.testbed == name
+    from alignlab.store import headline
+
+    assert list(headline(record.result))[:2] == [f"scores.metrics.{scores.primary}",
+                                                 f"scores.metrics.{scores.baseline}"]  # typed: no guessing
     saved = json.loads((record.path / "submission.json").read_text())
     assert len(saved["predictions"]) == len(items)  # per-item predictions kept with the run
 

@@ -302,20 +302,28 @@ def _index_update(root: Path, row: dict[str, Any]) -> None:
 def headline(result: dict[str, Any], max_items: int = 24) -> dict[str, Any]:
     """The estimates of a result (dicts with value/lo/hi/n) by dotted path, found
     without descending into lists (per-seed or per-layer detail), plus top-level
-    numbers: what ``runs list`` and ``runs compare`` show for any kind of run."""
+    numbers: what ``runs list`` and ``runs compare`` show for any kind of run. A trial's
+    typed Scores put its primary metric and baseline first (no guessing there)."""
     out: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str, depth: int) -> None:
         if len(out) >= max_items or not isinstance(node, dict):
             return
         if {"value", "lo", "hi"} <= set(node):
-            out[prefix] = {k: node.get(k) for k in ("value", "lo", "hi", "n")}
+            out.setdefault(prefix, {k: node.get(k) for k in ("value", "lo", "hi", "n")})
             return
         if depth == 0:
             return
         for key, value in node.items():
             walk(value, f"{prefix}.{key}" if prefix else str(key), depth - 1)
 
+    scores = result.get("scores")
+    if isinstance(scores, dict) and scores.get("primary") in scores.get("metrics", {}):
+        # a protocol trial's Scores say which metric is the headline and its baseline: those first
+        named = [scores["primary"], scores.get("baseline")]
+        metrics = scores["metrics"]
+        for name in [n for n in named if n in metrics] + [n for n in metrics if n not in named]:
+            walk(metrics[name], f"scores.metrics.{name}", 0)
     walk(result, "", 4)  # estimates first: they are what a run is for
     for key, value in result.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and len(out) < max_items:
