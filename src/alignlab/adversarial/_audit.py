@@ -213,3 +213,27 @@ def _verdicts(rows: dict[str, dict], specs, config: AuditConfig) -> None:
             n = sum(rows[c]["cells"][det]["n_alarm_inputs"] for c in matched)
             cell.update(verdict(cell["alarms"], cell["n_alarm_inputs"], k, n, cell["nominal_bound"]))
             cell["verdict_reference"] = ", ".join(matched) if matched else "own held-out clean prompts"
+
+
+def detection_rows(result: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """One row per organism x detector of an audit's result: input-level AUROC (95%
+    bootstrap CI), TPR at the audit's FPR, and the model-level verdict. On a clean
+    control a 'flagged' verdict is a false positive; a detector error counts as a flag
+    (fails closed). None for a result that is not an audit's. What the pipeline's
+    scorecard and the audit's report section both show."""
+    if not isinstance(result, dict) or "organisms" not in result:
+        return None
+    out = []
+    for org, row in result["organisms"].items():
+        base = {"organism": org, "kind": row.get("kind"), "status": row.get("status")}
+        if row.get("status") != "scored":
+            out.append({**base, "detector": None, "auroc": None, "verdict": row.get("status", "not scored")})
+            continue
+        for det, cell in row.get("cells", {}).items():
+            verdict = "error (flagged: fails closed)" if "error" in cell else (
+                "flagged" if cell.get("flagged") else "not flagged")
+            if row.get("kind") == "clean":
+                verdict += " (false positive)" if cell.get("flagged") else " (correct)"
+            out.append({**base, "detector": det, "auroc": cell.get("auroc"), "tpr_at_fpr": cell.get("tpr_at_fpr"),
+                        "flagged": bool(cell.get("flagged")), "verdict": verdict})
+    return out

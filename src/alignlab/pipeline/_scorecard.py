@@ -50,29 +50,11 @@ def scorecard(config, root: Path, stages: dict[str, Any]) -> dict[str, Any]:
             card["student"][method] = {"accuracy": m["student_accuracy"],
                                        "reproduces_record": m["reproduces_record"],
                                        **{f"agreement_{p}": m["probes"][p]["agreement"] for p in m["probes"]}}
-    card["detection"] = detection_card(_load(root, (stages.get("stress") or {}).get("audit")))
+    audit = _load(root, (stages.get("stress") or {}).get("audit"))
+    if audit is None:
+        card["detection"] = None
+    else:  # an audit record exists, so stage 3 is installed
+        from alignlab.adversarial import detection_rows
+
+        card["detection"] = detection_rows(audit.result)
     return card
-
-
-def detection_card(record) -> list[dict[str, Any]] | None:
-    """One row per organism x detector from an audit record: input-level AUROC (95%
-    bootstrap CI), TPR at the audit's FPR, and the model-level verdict. On a clean
-    control a 'flagged' verdict is a false positive. None without an audit."""
-    if record is None or not isinstance(record.result, dict) or "organisms" not in record.result:
-        return None
-    out = []
-    for org, row in record.result["organisms"].items():
-        base = {"organism": org, "kind": row.get("kind"), "status": row.get("status")}
-        if row.get("status") != "scored":
-            out.append({**base, "detector": None, "auroc": None, "verdict": row.get("status", "not scored")})
-            continue
-        for det, cell in row.get("cells", {}).items():
-            if "error" in cell:
-                verdict = "error (flagged: fails closed)"
-            else:
-                verdict = "flagged" if cell.get("flagged") else "not flagged"
-            if row.get("kind") == "clean":
-                verdict += " (false positive)" if cell.get("flagged") else " (correct)"
-            out.append({**base, "detector": det, "auroc": cell.get("auroc"), "tpr_at_fpr": cell.get("tpr_at_fpr"),
-                        "flagged": bool(cell.get("flagged")), "verdict": verdict})
-    return out

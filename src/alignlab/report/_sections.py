@@ -164,9 +164,9 @@ def agreement_body(agreement: dict | None) -> str:
 # --- audit -----------------------------------------------------------------------------------
 
 def audit_body(run: Run) -> str:
-    from alignlab.pipeline._scorecard import detection_card
+    from alignlab.adversarial import detection_rows
 
-    cells = detection_card(run) or []
+    cells = detection_rows(run.result) or []
     out = ["<p class='note'>Each organism is fine-tuned with a known hidden behaviour (clean controls with none) "
            "and verified before it is audited. Per detector: input-level AUROC (triggered vs untriggered inputs, "
            "95% bootstrap CI), TPR at a fixed false-positive rate, and the model-level verdict calibrated on the "
