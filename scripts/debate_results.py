@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alignlab.oversight.debate import DebateConfig, JudgeConfig, run_sweep
 from alignlab.stats import wilson
-from alignlab.oversight.debate._report import _main_series, load_debate_runs, write_results_doc
+from alignlab.oversight.debate import load_debate_runs, main_series, write_results_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = [2, 3, 4, 6]
@@ -50,16 +50,16 @@ def _pct(e: dict) -> str:
 def notes(runs: Path) -> str:
     """The prose: every variant per k, quoted from the records."""
     records = load_debate_runs(runs)
-    main = _main_series(records)
+    main = main_series(records)
     variants = [
-        ("100 rollouts", _main_series(records, rollouts=100)),
+        ("100 rollouts", main_series(records, rollouts=100)),
         ("10,000 rollouts (the paper's budget), first 100 images only",
-         _main_series(records, rollouts=10000)),
-        ("liar moving first", _main_series(records, first="liar")),
-        ("without pre-commit", _main_series(records, precommit=False)),
-        ("UCT instead of PUCT", _main_series(records, search="uct")),
-        ("exact minimax play", _main_series(records, search="minimax")),
-        ("second seed (search 1, judge 1)", _main_series(records, seed=1, judge_seed=1)),
+         main_series(records, rollouts=10000)),
+        ("liar moving first", main_series(records, first="liar")),
+        ("without pre-commit", main_series(records, precommit=False)),
+        ("UCT instead of PUCT", main_series(records, search="uct")),
+        ("exact minimax play", main_series(records, search="minimax")),
+        ("second seed (search 1, judge 1)", main_series(records, seed=1, judge_seed=1)),
     ]
     out = ["## What the numbers say\n",
            "Debate accuracy (honest wins against every liar), 95% CI, per k; the main line is "

@@ -14,7 +14,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from alignlab.interpretability._elicit import ElicitConfig, run_elicit
+from alignlab.interpretability import ElicitConfig, run_elicit
 from alignlab.report import dtype_note
 from alignlab.store import find_run
 

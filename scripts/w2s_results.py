@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from alignlab.generalization import W2SSweepConfig
-from alignlab.generalization._plots import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
+from alignlab.generalization import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
 from alignlab.report import dtype_note
 
 # The ladder: minilm-l6 (22M) < smollm2-135m < gemma3-270m < qwen2.5-coder-0.5b (`make qwen`).

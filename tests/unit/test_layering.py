@@ -1,5 +1,6 @@
 """Dependencies point down: no library module imports the CLI, the report does not import
-the pipeline, and nothing sets torch's global thread count outside ``alignlab.threads``."""
+the pipeline, the results scripts use public APIs only, and nothing sets torch's global
+thread count outside ``alignlab.threads``."""
 
 from __future__ import annotations
 
@@ -40,3 +41,10 @@ def test_the_report_does_not_import_the_pipeline():
 def test_only_the_threads_module_sets_torch_threads():
     bad = [str(p.relative_to(SRC)) for p in _modules() if p.name != "threads.py" and "set_num_threads" in p.read_text()]
     assert bad == []
+
+
+def test_results_scripts_import_no_private_module():
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    bad = {p.name: m for p in sorted(scripts.glob("*.py")) for m in _imports(p)
+           if m.startswith("alignlab") and any(part.startswith("_") for part in m.split("."))}
+    assert bad == {}

@@ -12,10 +12,11 @@ from alignlab.generalization._evaluator import W2SEvaluator, W2SSplit
 from alignlab.generalization._finetune import FinetuneConfig, FinetuneLearner
 from alignlab.generalization._head import HeadConfig, HeadLearner, LinearHead, fit_head
 from alignlab.generalization._pgr import pgr
+from alignlab.generalization._plots import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
 from alignlab.generalization._protocol import w2s_seed, w2s_seeds
 from alignlab.generalization._run import W2SConfig, run_w2s
 from alignlab.generalization._sweep import W2SSweepConfig, run_w2s_sweep, sweep_w2s
 from alignlab.generalization.methods import METHODS, make_method
 
-__all__ = ["METHODS", "FinetuneConfig", "FinetuneLearner", "HeadConfig", "HeadLearner", "LinearHead", "W2SConfig", "W2SEvaluator", "W2SSplit", "fit_head", "make_method",
+__all__ = ["MAX_UNDEFINED", "METHODS", "pgr_is_meaningful", "plot_pgr", "plot_sizes", "FinetuneConfig", "FinetuneLearner", "HeadConfig", "HeadLearner", "LinearHead", "W2SConfig", "W2SEvaluator", "W2SSplit", "fit_head", "make_method",
            "W2SSweepConfig", "pgr", "run_w2s", "run_w2s_sweep", "sweep_w2s", "w2s_seed", "w2s_seeds"]

@@ -8,8 +8,12 @@ from alignlab.interpretability._mass_mean import MassMeanProbe
 from alignlab.interpretability._normalize import PairNormalizer
 from alignlab.interpretability._truth_probe import TruthProbe, best_sign_accuracy, resolve_sign
 from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
+from alignlab.interpretability._elicit import PROBES, ElicitConfig, run_elicit  # noqa: E402,I001  (after the probes it registers)
 
 __all__ = [
+    "PROBES",
+    "ElicitConfig",
+    "run_elicit",
     "CCS", "CRC", "LayerSweep", "LogisticProbe", "MassMeanProbe", "PairNormalizer", "TruthProbe",
     "ZeroShot", "best_sign_accuracy", "ccs_loss", "choice_logprobs", "probe_layers", "resolve_sign",
 ]

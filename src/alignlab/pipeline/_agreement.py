@@ -72,7 +72,7 @@ def _probe_params(name: str, config, seed: int) -> dict[str, Any]:
 
 
 def _probe(name: str, config, seed: int):
-    from alignlab.interpretability._elicit import PROBES as REGISTRY
+    from alignlab.interpretability import PROBES as REGISTRY
 
     return REGISTRY.create({"name": name, "params": _probe_params(name, config, seed)})
 

@@ -36,7 +36,12 @@ from alignlab.oversight.debate._judge import (
 from alignlab.oversight.debate._mcts import MCTS
 from alignlab.oversight.debate._minimax import Minimax, minimax_values
 
+from alignlab.oversight.debate._report import load_debate_runs, main_series, write_results_doc
+
 __all__ = [
+    "load_debate_runs",
+    "main_series",
+    "write_results_doc",
     "ADAPTIVE", "MCTS", "PAD", "BoundJudge", "DebateBatch", "DebateConfig", "DigitsSplit",
     "JudgeConfig", "Minimax", "OracleJudge", "Policy", "RandomPolicy", "SparseJudge",
     "Transcript", "legal_moves", "load_split", "margin", "minimax_values", "observe", "play",

@@ -66,7 +66,7 @@ def results_table(records: list) -> str:
 
 def paper_table(records: list) -> str:
     """Our main variant (PUCT, pre-commit, honest first, largest budget) beside the paper."""
-    main = _main_series(records)
+    main = main_series(records)
     head = ("| k | paper MNIST: judge alone | paper MNIST: debate | ours 8x8: judge alone | "
             "ours 8x8: debate | rollouts (ours; paper 10,000) |\n|---|---|---|---|---|---|\n")
     rows = []
@@ -80,7 +80,7 @@ def paper_table(records: list) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def _main_series(records: list, **match: Any) -> dict[int, Any]:
+def main_series(records: list, **match: Any) -> dict[int, Any]:
     """k -> the run with the most images (then rollouts) among those matching ``match``."""
     want = {"search": "puct", "precommit": True, "first": "honest", "seed": 0, **match}
     want.setdefault("judge_seed", 0)
@@ -101,16 +101,16 @@ def _main_series(records: list, **match: Any) -> dict[int, Any]:
 
 def figure_series(records: list) -> dict[str, list]:
     """The lines of the accuracy-vs-k plot."""
-    main = _main_series(records)
+    main = main_series(records)
     series = {"judge alone (random pixels)": [(k, r.result["judge_alone"]) for k, r in main.items()]}
     budgets = sorted({r.config["rollouts"] for r in records if r.config["search"] == "puct"})
     for b in budgets:
-        s = _main_series(records, rollouts=b)
+        s = main_series(records, rollouts=b)
         if s:
             series[f"debate, pre-commit, {b} rollouts"] = [(k, r.result["debate"]) for k, r in s.items()]
     for label, match in (("debate, liar first", {"first": "liar"}),
                          ("debate, no pre-commit", {"precommit": False})):
-        s = _main_series(records, **match)
+        s = main_series(records, **match)
         if s:
             series[f"{label}, {max(r.config['rollouts'] for r in s.values())} rollouts"] = [
                 (k, r.result["debate"]) for k, r in s.items()]
@@ -129,7 +129,7 @@ def write_results_doc(runs_root: str | Path, out_md: str | Path, notes: str = ""
     out_md.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_accuracy_vs_k(figure_series(records), out_md.parent / "debate_accuracy.png",
                               "8x8 digits: judge alone vs debate (95% CI)")
-    main = _main_series(records)
+    main = main_series(records)
     k_ex = max(main)
     ex_rec = main[k_ex]
     example = ex_rec.result["examples"][0]
