@@ -235,6 +235,15 @@ class Short:
         return Submission(predictions=[0.5] * 3)
 
 
+class Sleeper:
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        import time
+
+        (problem.folder.parent / "sleeper.pid").write_text(str(os.getpid()))
+        time.sleep(60)
+        return Submission(predictions=[0.5] * len(problem.json("items")))
+
+
 class CheatBed(Planted):
     """``planted`` with the variants above: registered by this module (here and, when a
     worker imports it, there), so the built-in testbed's own variants stay as shipped."""
@@ -246,7 +255,7 @@ CheatBed.variants.register("mean_diff")(MeanDiff)
 CheatBed.variants.register("random")(RandomDirection)
 for _where in ("gc", "frames", "folders", "environment"):
     CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
-for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short)):
+for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper)):
     CheatBed.variants.register(_name)(_cls)
 if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
@@ -297,3 +306,12 @@ def test_a_crashing_or_miscounting_variant_is_one_line_and_loses_nothing(tmp_hom
         "one per item, in order)"]
     finished = [p for p in (tmp_home / "runs").glob("trial-*") if (p / "result.json").exists()]
     assert len(finished) == 1 and len(json.loads((finished[0] / "submission.json").read_text())["predictions"]) == 400
+
+
+def test_a_hung_variant_is_killed_at_its_timeout(tmp_home):
+    from alignlab.store._lock import pid_alive
+
+    with pytest.raises(AlignlabError, match="no answer within 1 s"):
+        run_trial(TrialConfig(testbed="cheatbed", variant="sleeper", timeout_s=1))
+    (pid_file,) = (tmp_home / "runs").glob("trial-*/sleeper.pid")
+    assert pid_alive(int(pid_file.read_text())) is False  # killed, not left computing

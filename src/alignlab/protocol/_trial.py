@@ -48,6 +48,8 @@ class TrialConfig(BaseModel):
     """The variant: a name, or ``{name, params}``; one of the testbed's registered variants."""
     seed: int = 0
     """Draws the problem instance and seeds the variant."""
+    timeout_s: float = Field(600.0, gt=0)
+    """The variant's worker is killed after this long (a failed trial, never a hung one)."""
 
     @field_validator("variant", mode="before")
     @classmethod
@@ -116,15 +118,27 @@ def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, An
     Path(out).write_text(json.dumps(answer))
 
 
-def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path) -> Submission:
-    """The variant's Submission, computed in a worker process that sees only ``problem``."""
+def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path,
+                   timeout_s: float = 600.0) -> Submission:
+    """The variant's Submission, computed in a worker process that sees only ``problem``;
+    the worker is killed after ``timeout_s`` or if this process is interrupted (no orphan
+    keeps computing)."""
     out.unlink(missing_ok=True)
     modules = [type(testbed).__module__, testbed.variants.get(variant.name).factory.__module__]
     proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
                                                        seed, str(out)))
     with _without_main():
         proc.start()
-    proc.join()
+    try:
+        proc.join(timeout_s)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+            out.unlink(missing_ok=True)  # a late answer is not an answer
+            if sys.exc_info()[0] is None:
+                raise AlignlabError(f"variant {variant.name!r} gave no answer within {timeout_s:g} s (timeout_s); "
+                                    "its worker was killed")
     if not out.exists():
         raise AlignlabError(f"variant {variant.name!r} died without an answer (exit code {proc.exitcode})")
     answer = json.loads(out.read_text())
@@ -148,7 +162,7 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
     secret = testbed.open(tb_config, config.seed, problem)
     n_items = len(problem.json("items"))
     submission = solve_isolated(testbed, config.testbed, problem, config.variant, config.seed,
-                                folder / "submission.json")
+                                folder / "submission.json", config.timeout_s)
     if len(submission.predictions) != n_items:
         raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
                             f"for {n_items} items (submission.predictions must have one per item, in order)")
