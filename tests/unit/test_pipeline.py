@@ -70,6 +70,7 @@ def test_pipeline_end_to_end_on_tiny_models(pipeline_run):
     for run_id in [*stages["training"]["w2s"].values(), *stages["validation"]["elicit"].values()]:
         assert (root / run_id / "result.json").exists() and (root / run_id / "log").exists()
     agreement = stages["validation"]["agreement"]
+    assert all(m["student_from"] == "record" for s in agreement["per_seed"] for m in s["methods"].values())
     for method, m in agreement["summary"]["methods"].items():
         assert m["reproduces_record"], method  # the compared student is the recorded one
         assert set(m["probes"]) == {"logistic", "mass_mean", "ccs", "crc"}
@@ -125,3 +126,30 @@ def test_report_in_headless_chromium(pipeline_run):
     keep = os.environ.get("ALIGNLAB_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_agreement_reads_the_recorded_student_and_re_training_gives_the_same(pipeline_run, monkeypatch, one_thread):
+    """Read, don't recompute: the student's per-item test predictions come from the w2s
+    records; a record without them (written before they were kept) re-runs the protocol,
+    and the two give the same comparison."""
+    from alignlab.generalization import W2SConfig
+    from alignlab.pipeline import PipelineConfig
+    from alignlab.pipeline._agreement import student_agreement
+    from alignlab.store import load_run
+
+    root = pipeline_run["root"]
+    monkeypatch.setenv("ALIGNLAB_HOME", str(pipeline_run["tmp"] / "home"))
+    pipeline = json.loads(next(root.glob("pipeline-*/result.json")).read_text())
+    stages = pipeline["stages"]
+    records = {m: load_run(root / rid) for m, rid in stages["training"]["w2s"].items()}
+    configs = {m: W2SConfig.model_validate(r.config) for m, r in records.items()}
+    results = {m: r.result for m, r in records.items()}
+    config = PipelineConfig.model_validate({**TINY, "audit": _audit_overrides()})
+    layer = stages["validation"]["agreement"]["probe_layer"]
+    read = student_agreement(config, configs, results, layer)
+    stripped = {m: {**r, "runs": [{k: v for k, v in run.items() if k != "predictions"} for run in r["runs"]]}
+                for m, r in results.items()}
+    retrained = student_agreement(config, configs, stripped, layer)
+    assert {m["student_from"] for s in retrained["per_seed"] for m in s["methods"].values()} == {"re-trained"}
+    assert {m["student_from"] for s in read["per_seed"] for m in s["methods"].values()} == {"record"}
+    assert retrained["summary"] == read["summary"]  # the same student either way

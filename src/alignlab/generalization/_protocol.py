@@ -86,6 +86,9 @@ def w2s_seed(
         "pgr": pgr(acc["weak"].value, acc["student"].value, acc["ceiling"].value, min_gap),
         "pgr_bootstrap": pgr_ci.as_dict(),
         "weak_positive_rate": float((weak_labels > 0.5).mean()),
+        # per-item answers, so a later stage reads the student instead of re-training it
+        "test_rows": split.test.tolist(),
+        "predictions": {role: p.tolist() for role, p in preds.items()},
     }
 
 
