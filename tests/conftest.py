@@ -53,3 +53,59 @@ def calls(monkeypatch):
 
     monkeypatch.setattr(extract_mod, "capture", counting_capture)
     return counter
+
+
+@pytest.fixture
+def fake_prepared(monkeypatch):
+    """``register(name, delay_s=0)``: a registered model whose "dequantize" step writes
+    tiny-llama (no GGUF needed; reported installed, so the doctor checks it); returns a
+    counter of the builds. ``delay_s`` slows each build (for concurrency tests)."""
+    import time
+
+    import alignlab.models._prepare as prepare_mod
+    import alignlab.models._weights as weights_mod
+    from alignlab.models import REGISTRY, ModelEntry
+    from alignlab.models._sources import GGUFInPackage
+    from alignlab.models._tiny import build_tiny
+
+    class InstalledGGUF(GGUFInPackage):
+        def is_installed(self) -> bool:
+            return True
+
+    def register(name: str, delay_s: float = 0.0) -> dict[str, int]:
+        counter = {"n": 0}
+
+        def fake_dequantize(entry, workdir, out):
+            counter["n"] += 1
+            time.sleep(delay_s)
+            model, tokenizer, _ = build_tiny("tiny-llama")
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+            return model.config
+
+        entry = ModelEntry(name, "none/none", InstalledGGUF("no_such_mod", "m.gguf", "0" * 64, "pip install nothing"),
+                           d_model=32, n_layers=3)
+        monkeypatch.setitem(REGISTRY, name, entry)
+        monkeypatch.setattr(prepare_mod, "_dequantize", fake_dequantize)
+        monkeypatch.setattr(weights_mod, "_MEMO", {})  # this test's process memory starts empty
+        return counter
+
+    return register
+
+
+@pytest.fixture
+def finished_organism():
+    """``finish(folder, build={"train": {}})``: what a build leaves when it has trained and
+    verified an organism (``build.json``, a passed ``verification.json``) — for tests that
+    stand in for the build itself (locks, caches)."""
+    import json
+    from pathlib import Path
+
+    def finish(folder, build: dict | None = None):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "build.json").write_text(json.dumps({"train": {}} if build is None else build))
+        (folder / "verification.json").write_text(json.dumps({"passed": True}))
+        return folder
+
+    return finish

