@@ -17,17 +17,16 @@ other jobs are noisy: the record carries the load average before and after.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
+
+from _record import write_record
 
 from alignlab.machine import machine_record
 from alignlab.runtime import parse_spec, run_spec
 
-RESULTS = Path(__file__).resolve().parent / "results"
 OPTIONS = {"inline": {}, "local": {"workers": 2}, "ray": {"num_cpus": 2}}
 
 
@@ -69,9 +68,7 @@ def main() -> None:
                  "The machine is shared with other engineers' jobs: compare executors within one record only."),
         "results": results,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"executors-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record("executors", record)
     for name, r in results.items():
         print(f"{name:>7}: {r['wall_s']:.2f} s for {r['n_runs']} runs = {1000 * r['per_run_s']:.0f} ms/run "
               f"(first run after {r['startup_s']:.2f} s, then {1000 * (r['steady_per_run_s'] or 0):.0f} ms apart); "

@@ -21,9 +21,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _record import write_record
+
 from alignlab.machine import machine_record
 
-RESULTS = Path(__file__).resolve().parent / "results"
 _CHILD = """
 import json, time, sys
 from alignlab.models import read_prepared
@@ -73,11 +74,8 @@ def main() -> None:
         print(f"{r['model']}: {r['bytes'] / 1e9:.2f} GB; read {r['read_s']:.2f} s, sha256 {r['hash_s']:.2f} s "
               f"({r['hash_over_read']:.1f}x the read, {r['hash_gb_per_s']:.2f} GB/s); unchanged files in a new "
               f"process: {1000 * r['new_process_check_s']:.1f} ms")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"integrity-{stamp}.json"
-    out.write_text(json.dumps({"benchmark": "integrity", "time": stamp, "machine": machine_record(),
-                               "rows": rows}, indent=2))
+    out = write_record("integrity", {"benchmark": "integrity", "time": datetime.now(timezone.utc).isoformat(),
+                                     "machine": machine_record(), "rows": rows})
     print(f"wrote {out}")
 
 

@@ -28,10 +28,8 @@ import argparse
 import json
 import os
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _record import write_record
 
 
 def gflops(dtype: str) -> float:
@@ -109,9 +107,7 @@ def _bench(args, reuse_build: bool) -> None:
     record["load_after"] = os.getloadavg()
     record["gflops_after"] = gflops(dtype)
     print(json.dumps(record["audit"], indent=1))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"organisms-{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record("organisms", record)
     print(f"wrote {out}")
 
 

@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _record import write_record
 ALIGNLAB = Path(sys.executable).parent / "alignlab"
 
 
@@ -54,10 +54,7 @@ def _record(phase: str, wall: float, work: Path, extra: dict) -> Path:
               "machine": machine_record(), "wall_s": wall,
               "target_s": 30 * 60 if phase == "cold" else 5, "stage_timings_s": result.get("timings"),
               "pipeline_run": runs[-1].parent.name if runs else None, **extra}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"pipeline-{phase}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(record, indent=2))
-    return out
+    return write_record(f"pipeline-{phase}", record)
 
 
 def main() -> None:

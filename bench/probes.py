@@ -24,10 +24,11 @@ import argparse
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from _record import write_record
 
 from alignlab.activations import task_activations
 from alignlab.data import contrast_tasks, load_task
@@ -35,8 +36,6 @@ from alignlab.interpretability import CCS, CRC, LogisticProbe, MassMeanProbe, Pa
 from alignlab.machine import machine_record
 from alignlab.models import load_model
 from alignlab.threads import torch_threads
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def reference_ccs(X: np.ndarray, n_restarts: int, n_epochs: int, lr: float, weight_decay: float,
@@ -115,9 +114,7 @@ def _bench(args) -> None:
                       "speedup": ref_s / ours_s, "target": 3.0, "best_losses": losses},
         "machine": machine_record(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"probes-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
+    path = write_record("probes", record)
     print(json.dumps({k: record[k] for k in ("fit_all_layers_s", "ccs_ratio")}, indent=2))
     print(f"wrote {path}")
 

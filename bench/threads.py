@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 
+from _record import write_record
+
 from alignlab.machine import machine_record
 from alignlab.threads import torch_threads
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _blocks(model: str) -> dict:
@@ -110,9 +108,7 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{k} thread(s) {v:.2f} s" for k, v in s.items()) + f" -> {faster}",
               flush=True)
     record["load_average_after"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"threads-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record("threads", record)
     print(f"wrote {out}")
 
 

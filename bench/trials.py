@@ -17,15 +17,14 @@ git state is part of what a run costs). Writes ``bench/results/trials-<UTC time>
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from alignlab.machine import machine_record
+from _record import write_record
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from alignlab.machine import machine_record
 
 
 def bare(n: int, folder: Path) -> float:
@@ -92,10 +91,8 @@ def main() -> None:
           f"{1000 * row['inline_overhead_s']:.1f} ms, {row['inline_ratio']:.1f}x); local {1000 * local_s:.1f} ms "
           f"(overhead {1000 * row['local_overhead_s']:.1f} ms, {row['local_ratio']:.1f}x); fork server start "
           f"{row['fork_server_start_s']:.2f} s once")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"trials-{stamp}.json"
-    out.write_text(json.dumps({"benchmark": "trials", "time": stamp, "machine": machine_record(), **row}, indent=2))
+    out = write_record("trials", {"benchmark": "trials", "time": datetime.now(timezone.utc).isoformat(),
+                                  "machine": machine_record(), **row})
     print(f"wrote {out}")
 
 

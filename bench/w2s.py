@@ -25,13 +25,13 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
+from _record import write_record
+
 from alignlab.machine import machine_record
 
-RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("xent", "aux_conf", "conf_filter", "bootstrap", "knn_smooth")
 
 
@@ -133,9 +133,7 @@ def main() -> None:
                                     "ours_over_reference": round(ours_heads / reference, 2)},
         "note": "measured on a shared 2-core machine; other processes' load shows in load_average_1m",
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"w2s-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record("w2s", record)
     print(json.dumps({k: record[k] for k in ("total_seconds_all_methods", "breakdown_seconds",
                                              "fraction_outside_forward_passes", "reference_sklearn_lbfgs")}, indent=2))
     print(f"wrote {out}")
