@@ -53,6 +53,24 @@ def test_registry_one_idiom():
     assert reg.get("box").description == "A box of a size." and list(reg) == ["box"]
 
 
+def test_discovery_that_fails_is_an_error_and_tried_again(tmp_path, monkeypatch):
+    pkg = tmp_path / "plugins_x"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from alignlab.protocol import Registry\nREG = Registry('gadget', discover=__name__)\n")
+    (pkg / "good.py").write_text("from plugins_x import REG\nREG.register('good')(dict)\n")
+    (pkg / "bad.py").write_text("raise ImportError('a broken plugin')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plugins_x
+
+    with pytest.raises(ImportError, match="a broken plugin"):
+        plugins_x.REG.names()
+    with pytest.raises(ImportError, match="a broken plugin"):  # not a registry silently missing entries
+        plugins_x.REG.names()
+    (pkg / "bad.py").write_text("")
+    monkeypatch.delitem(sys.modules, "plugins_x.bad", raising=False)
+    assert plugins_x.REG.names() == ["good"]
+
+
 # --- every testbed conforms ------------------------------------------------------------------
 
 def _arrays(folder: Path) -> list[np.ndarray]:

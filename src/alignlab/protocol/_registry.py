@@ -82,17 +82,25 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, discover: str | None = None):
         """``discover``: a package whose modules register built-ins; they are imported on
         the first lookup (so registering is one file, and listing names stays lazy)."""
-        self.kind, self._discover = kind, discover
+        self.kind, self._discover, self._discovering = kind, discover, False
         self._entries: dict[str, Entry[T]] = {}
 
     def _ready(self) -> dict[str, Entry[T]]:
-        if self._discover is not None:
+        """The entries, the package's built-ins imported first. A module that fails to
+        import raises here, and the next lookup tries again (never a registry that is
+        silently missing entries); a lookup made while they import sees what is there."""
+        if self._discover is not None and not self._discovering:
             import importlib
             import pkgutil
 
-            package, self._discover = importlib.import_module(self._discover), None
-            for info in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{package.__name__}.{info.name}")
+            self._discovering = True
+            try:
+                package = importlib.import_module(self._discover)
+                for info in pkgutil.iter_modules(package.__path__):
+                    importlib.import_module(f"{package.__name__}.{info.name}")
+                self._discover = None
+            finally:
+                self._discovering = False
         return self._entries
 
     def register(self, name: str, factory: Callable[..., T] | None = None, *, description: str = ""):

@@ -32,7 +32,7 @@ class Problem:
         np.save(self.folder / f"{name}.npy", np.asarray(array), allow_pickle=False)
 
     def array(self, name: str) -> np.ndarray:
-        """A read-only copy-on-read array: a variant cannot change what others read."""
+        """A fresh array from the file, read-only: a variant cannot change what it shares."""
         out = np.load(self.folder / f"{name}.npy", allow_pickle=False)
         out.setflags(write=False)
         return out
