@@ -12,7 +12,6 @@ import contextlib
 import functools
 import logging
 import os
-import sys
 from collections.abc import Iterator
 
 import typer
@@ -129,12 +128,21 @@ def seed_values(text: str | None) -> tuple[int, ...] | None:
 @contextlib.contextmanager
 def threads_option(threads: int | None) -> Iterator[None]:
     """``--threads`` for the block: ``$ALIGNLAB_THREADS`` set to it (the stages' own thread
-    choices and local/Ray workers read it, so the option wins over them), restored after."""
+    choices and local/Ray workers read it, so the option wins over them) and torch's count
+    in this process, both restored after. Without the option torch is not touched (nor
+    imported: a run read back from its record loads no torch — a warm `make demo` in
+    0.5 s, not 3)."""
     saved = os.environ.get("ALIGNLAB_THREADS")
     if threads:
         os.environ["ALIGNLAB_THREADS"] = str(threads)
     try:
-        yield
+        if threads:
+            from alignlab.threads import torch_threads
+
+            with torch_threads(threads):
+                yield
+        else:
+            yield
     finally:
         if saved is None:
             os.environ.pop("ALIGNLAB_THREADS", None)
@@ -154,14 +162,10 @@ def run_recorded(kind: str, config, runs=None, force: bool = False, threads: int
     from alignlab.runtime._job import execute
     from alignlab.runtime._spec import Job
     from alignlab.store import load_run
-    from alignlab.threads import torch_threads
 
     job = Job(kind, config.model_dump(mode="json"), str(Path(runs or runs_dir()).resolve()), force)
     try:
-        # torch's thread count is set only where torch is (or will surely be) loaded: a run
-        # read back from its record imports no torch (a warm `make demo` in 0.4 s, not 3)
-        in_torch = torch_threads(threads) if threads or "torch" in sys.modules else contextlib.nullcontext()
-        with sigterm_as_interrupt(), threads_option(threads), in_torch:
+        with sigterm_as_interrupt(), threads_option(threads):
             out = execute(job, "inline")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: the run was recorded as cancelled; finished runs are kept — "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
@@ -36,7 +35,6 @@ def run(
 
     from alignlab.runtime import load_spec, run_spec
 
-    from alignlab.threads import torch_threads
 
     loaded = load_spec(spec)
     n = len(loaded.configs())
@@ -45,8 +43,7 @@ def run(
                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("runs", total=n)
         try:
-            in_torch = torch_threads(threads) if threads else contextlib.nullcontext()  # no torch import for it
-            with sigterm_as_interrupt(), threads_option(threads), in_torch:
+            with sigterm_as_interrupt(), threads_option(threads):
                 result = run_spec(loaded, executor=executor, root=runs, on_done=lambda o: progress.advance(bar),
                                   force=force, workers=workers, timeout_s=timeout, memory_gb=memory_gb,
                                   address=address, num_cpus=num_cpus)
