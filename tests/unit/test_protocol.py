@@ -254,12 +254,59 @@ class Short:
 
 
 class Sleeper:
+    """Counts in a file of its Problem folder (the one place it can write that the test
+    sees) until killed."""
+
     def solve(self, problem: Problem, seed: int) -> Submission:
         import time
 
-        (problem.folder.parent / "sleeper.pid").write_text(str(os.getpid()))
-        time.sleep(60)
+        for tick in range(600):
+            (problem.folder / "sleeper.tick").write_text(str(tick))
+            time.sleep(0.1)
         return Submission(predictions=[0.5] * len(problem.json("items")))
+
+
+class Burglar:
+    """An attacker with its own list of places to look (its params are its own to set):
+    it first tries to unmount whatever hides them, then searches them for the labels."""
+
+    def __init__(self, roots: list[str] = ()):
+        self.roots = [Path(r) for r in roots]
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        for root in self.roots:
+            libc.umount2(str(root).encode(), 2)  # MNT_DETACH; must fail inside the sandbox
+        n = len(problem.json("items"))
+        found = search_files(self.roots, n)
+        return Submission(predictions=[float("nan")] * n if found is None else found.astype(float).tolist())
+
+
+class Snoop:
+    """Looks outside its process: for the trusted process in /proc (whose memory holds the
+    labels), and for a server on the loopback. Answers 1 where it found one, else 0."""
+
+    def __init__(self, port: int = 0):
+        self.port = port
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        import socket
+
+        n = len(problem.json("items"))
+        parents = 0
+        for entry in Path("/proc").iterdir():
+            try:
+                parents += entry.name.isdigit() and b"pytest" in (entry / "cmdline").read_bytes()
+            except OSError:
+                pass
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            network = 1.0
+        except OSError:
+            network = 0.0
+        return Submission(predictions=[float(parents > 0), network] + [0.0] * (n - 2))
 
 
 class CheatBed(Planted):
@@ -273,7 +320,8 @@ CheatBed.variants.register("mean_diff")(MeanDiff)
 CheatBed.variants.register("random")(RandomDirection)
 for _where in ("gc", "frames", "folders", "environment"):
     CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
-for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper)):
+for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper),
+                    ("burglar", Burglar), ("snoop", Snoop)):
     CheatBed.variants.register(_name)(_cls)
 if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
@@ -327,9 +375,62 @@ def test_a_crashing_or_miscounting_variant_is_one_line_and_loses_nothing(tmp_hom
 
 
 def test_a_hung_variant_is_killed_at_its_timeout(tmp_home):
-    from alignlab.store._lock import pid_alive
+    import time
 
     with pytest.raises(AlignlabError, match="no answer within 1 s"):
         run_trial(TrialConfig(testbed="cheatbed", variant="sleeper", timeout_s=1))
-    (pid_file,) = (tmp_home / "runs").glob("trial-*/sleeper.pid")
-    assert pid_alive(int(pid_file.read_text())) is False  # killed, not left computing
+    (tick_file,) = (tmp_home / "runs").glob("trial-*/problem/sleeper.tick")
+    first = tick_file.read_text()
+    time.sleep(0.5)
+    assert tick_file.read_text() == first  # killed, sandbox and all: not left computing
+
+
+def _planted_labels(tmp_home: Path, seed: int) -> np.ndarray:
+    """The test labels the trial of ``seed`` will hold, planted where a careless setup
+    might leave them: a sealed file under ALIGNLAB_HOME, and another run's folder."""
+    from alignlab.protocol.testbeds.planted import PlantedConfig
+
+    y = Planted().open(PlantedConfig(), seed, Problem(tmp_home / "scratch"))
+    for where in ("home/organisms/some-organism", "runs/trial-other"):
+        (tmp_home / where).mkdir(parents=True, exist_ok=True)
+        np.save(tmp_home / where / "sealed.npy", y)
+    return y
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_the_sandbox_hides_sealed_files_under_home_and_runs(sandbox, tmp_home, monkeypatch):
+    from alignlab.protocol._sandbox import SandboxError, isolate
+
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", sandbox)
+    y = _planted_labels(tmp_home, seed=5)
+    roots = [str(tmp_home / "home"), str(tmp_home / "runs"), str(Path.home() / ".cache" / "alignlab")]
+    record = run_trial(TrialConfig(testbed="cheatbed", variant={"name": "burglar", "params": {"roots": roots}},
+                                   seed=5))
+    scores = Scores.model_validate(record.result["scores"])
+    if sandbox == "off":  # the control: unsandboxed, the same search finds the planted labels
+        assert record.result["sandbox"] == "none: ALIGNLAB_SANDBOX=off"
+        assert scores.metrics["accuracy"].value == 1.0 and len(y) == scores.n_items
+    else:
+        assert record.result["sandbox"] == "namespaces", "this machine supports the sandbox; it must be used"
+        assert scores.failures == scores.n_items  # found nothing, unmounting included
+    assert isolate([], [], how="off") == "none: ALIGNLAB_SANDBOX=off"
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", "sometimes")
+    with pytest.raises(SandboxError, match="use auto"):
+        run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=6))
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_the_sandbox_hides_other_processes_and_the_network(sandbox, tmp_home, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", sandbox)
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = server.getsockname()[1]
+        record = run_trial(TrialConfig(testbed="cheatbed", variant={"name": "snoop", "params": {"port": port}}))
+    finally:
+        server.close()
+    saw_parent, reached_server = json.loads(
+        (next((tmp_home / "runs").glob("trial-*")) / "submission.json").read_text())["predictions"][:2]
+    expected = 1.0 if sandbox == "off" else 0.0  # the control sees both; the sandbox neither
+    assert (saw_parent, reached_server) == (expected, expected), record.result["sandbox"]

@@ -79,7 +79,7 @@ def _forkserver():
         import alignlab.protocol.testbeds as testbeds
 
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["numpy", "alignlab.protocol._trial"] + [
+        _CONTEXT.set_forkserver_preload(["numpy", "alignlab.protocol._trial", "alignlab.protocol._sandbox"] + [
             f"{testbeds.__name__}.{m.name}" for m in pkgutil.iter_modules(testbeds.__path__)])
     return _CONTEXT
 
@@ -101,32 +101,45 @@ def _without_main() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, out: str) -> None:
-    """In the worker process: build the variant, solve, write the submission (or the error)."""
+def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, out: str,
+            hide: list[str], sandbox_mode: str) -> None:
+    """In the worker process: enter the sandbox, build the variant, solve, write the
+    submission (or the error) through a file opened before the sandbox hid its folder."""
     import importlib
+    import os
 
+    from alignlab.protocol._sandbox import isolate
     from alignlab.protocol.testbeds import TESTBEDS
 
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    sandbox = "not entered"
     try:
+        sandbox = isolate(keep=[Path(folder)], hide=[Path(h) for h in hide], how=sandbox_mode)
         for module in modules:  # a user's testbed or variant registers itself on import
             importlib.import_module(module)
         solver = TESTBEDS.create(testbed).variants.create(variant)
         submission = solver.solve(Problem(folder), seed)
-        answer = {"predictions": [float(x) for x in Submission.model_validate(submission).predictions]}
+        answer = {"predictions": [float(x) for x in Submission.model_validate(submission).predictions],
+                  "sandbox": sandbox}
     except BaseException as err:  # noqa: BLE001 — the trial reports it as the variant's failure
-        answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:]}
-    Path(out).write_text(json.dumps(answer))
+        answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:],
+                  "sandbox": sandbox}
+    os.write(fd, json.dumps(answer).encode())
+    os.close(fd)
 
 
 def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path,
-                   timeout_s: float = 600.0) -> Submission:
-    """The variant's Submission, computed in a worker process that sees only ``problem``;
-    the worker is killed after ``timeout_s`` or if this process is interrupted (no orphan
-    keeps computing)."""
+                   timeout_s: float = 600.0) -> tuple[Submission, str]:
+    """The variant's Submission, computed in a sandboxed worker process that sees only
+    ``problem`` (``_sandbox``), and how it was sandboxed; the worker is killed after
+    ``timeout_s`` or if this process is interrupted (no orphan keeps computing)."""
+    from alignlab.protocol._sandbox import hidden_paths, mode
+
     out.unlink(missing_ok=True)
+    hide = [str(p) for p in hidden_paths(out.parent.parent)]
     modules = [type(testbed).__module__, testbed.variants.get(variant.name).factory.__module__]
     proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
-                                                       seed, str(out)))
+                                                       seed, str(out), hide, mode()))
     with _without_main():
         proc.start()
     try:
@@ -139,12 +152,13 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
             if sys.exc_info()[0] is None:
                 raise AlignlabError(f"variant {variant.name!r} gave no answer within {timeout_s:g} s (timeout_s); "
                                     "its worker was killed")
-    if not out.exists():
+    text = out.read_text() if out.exists() else ""
+    if not text:
         raise AlignlabError(f"variant {variant.name!r} died without an answer (exit code {proc.exitcode})")
-    answer = json.loads(out.read_text())
+    answer = json.loads(text)
     if "error" in answer:
         raise AlignlabError(f"variant {variant.name!r} failed: {answer['error']}")
-    return Submission.model_validate(answer)
+    return Submission.model_validate({"predictions": answer["predictions"]}), answer["sandbox"]
 
 
 def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
@@ -161,10 +175,11 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
     problem = Problem(folder / "problem")
     secret = testbed.open(tb_config, config.seed, problem)
     n_items = len(problem.json("items"))
-    submission = solve_isolated(testbed, config.testbed, problem, config.variant, config.seed,
+    submission, sandbox = solve_isolated(testbed, config.testbed, problem, config.variant, config.seed,
                                 folder / "submission.json", config.timeout_s)
     if len(submission.predictions) != n_items:
         raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
                             f"for {n_items} items (submission.predictions must have one per item, in order)")
     scores = testbed.score(tb_config, secret, submission, config.seed)
-    return write_run("trial", record_config, {"scores": scores.model_dump(mode="json")}, root=runs_root)
+    return write_run("trial", record_config, {"scores": scores.model_dump(mode="json"),
+                                                      "sandbox": sandbox}, root=runs_root)
