@@ -3,19 +3,30 @@
 ``run_debate(config)`` trains a judge for k pixels, measures it alone (random pixels)
 and under debate (MCTS debaters, or exact minimax for small k), and returns plain data
 with denominators and intervals. ``record_debate`` writes it as a run record
-(``runs/debate-<hash>/``); the CLI, the sweep and the tests go through these two.
+(``runs/debate-<hash>/``); the CLI, the sweep and the tests go through these two. The
+steps (``debate_images``, ``fit_judge``, ``judge_alone``, ``play_debates``) are also what the
+protocol's ``debate`` testbed runs, so the two give the same numbers.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from alignlab.oversight.debate._data import N_CLASSES, N_PIXELS, load_split
-from alignlab.oversight.debate._game import ADAPTIVE, DebateBatch, Transcript, play
+from alignlab.oversight.debate._data import N_CLASSES, N_PIXELS, DigitsSplit, load_split
+from alignlab.oversight.debate._game import (
+    ADAPTIVE,
+    DebateBatch,
+    Policy,
+    RandomPolicy,
+    Transcript,
+    play,
+)
 from alignlab.oversight.debate._judge import SparseJudge, sample_pixels
 from alignlab.oversight.debate._mcts import MCTS
 from alignlab.oversight.debate._minimax import Minimax
@@ -88,27 +99,14 @@ def run_debate(config: DebateConfig) -> dict[str, Any]:
     from alignlab.stats import bootstrap_ci, wilson
 
     t0 = time.perf_counter()
-    split = load_split(config.test_fraction, config.split_seed)
-    if config.images > len(split.test_y):
-        from alignlab.errors import DataError
-
-        raise DataError(f"images={config.images} but the test split has {len(split.test_y)} images; "
-                        "ask for fewer or raise test_fraction")
-    images, labels = split.test_x[: config.images], split.test_y[: config.images]
-    jc = config.judge
-    judge = SparseJudge(config.k, jc.hidden, jc.epochs, jc.batch_size, jc.lr,
-                        jc.nonzero_weight, jc.seed).fit(split.train_x, split.train_y)
+    split, images, labels = debate_images(config)
+    judge = fit_judge(config, split)
     t_judge = time.perf_counter() - t0
     bound = judge.bind(images)
 
     alone = _judge_alone(bound, images, labels, config)
     t1 = time.perf_counter()
-    from threadpoolctl import threadpool_limits  # ships with scikit-learn
-
-    # The search's matmuls are small (batch_games x d_hidden); a multi-threaded BLAS only
-    # adds synchronisation, and on a shared 2-core machine it was 3x slower than one thread.
-    with threadpool_limits(limits=1, user_api="blas"):
-        games = _debate_all(bound, images, labels, config)
+    games = play_debates(bound, images, labels, config)
     t_debate = time.perf_counter() - t1
 
     per_image_win = games["honest_wins"].reshape(len(labels), -1).all(1)  # any liar win loses
@@ -140,6 +138,45 @@ def run_debate(config: DebateConfig) -> dict[str, Any]:
     }
 
 
+def debate_images(config: DebateConfig) -> tuple[DigitsSplit, np.ndarray, np.ndarray]:
+    """The split, and the test images debated with their labels: (images, 64), (images,)."""
+    split = load_split(config.test_fraction, config.split_seed)
+    if config.images > len(split.test_y):
+        from alignlab.errors import DataError
+
+        raise DataError(f"images={config.images} but the test split has {len(split.test_y)} images; "
+                        "ask for fewer or raise test_fraction")
+    return split, split.test_x[: config.images], split.test_y[: config.images]
+
+
+def fit_judge(config: DebateConfig, split: DigitsSplit) -> SparseJudge:
+    """The sparse judge for ``config.k`` pixels, trained on the split's training images."""
+    jc = config.judge
+    return SparseJudge(config.k, jc.hidden, jc.epochs, jc.batch_size, jc.lr,
+                       jc.nonzero_weight, jc.seed).fit(split.train_x, split.train_y)
+
+
+def judge_alone(bound, images, labels, config: DebateConfig) -> np.ndarray:
+    """(n,) each image's judge accuracy on random k-pixel masks, lit pixels preferred: the
+    baseline debate is compared with."""
+    return _judge_alone(bound, images, labels, config)["weighted"]
+
+
+def play_debates(bound, images, labels, config: DebateConfig,
+                 policy: Callable[[int, int], Policy] | None = None) -> dict[str, Any]:
+    """Every game of ``config`` on these images (``honest_wins``: (games,), image-major).
+
+    ``policy(chunk, role)`` builds the debater of role 0 (honest) or 1 (liar) for each
+    batch of games; the default is ``config``'s search, seeded per chunk and role.
+    """
+    from threadpoolctl import threadpool_limits  # ships with scikit-learn
+
+    # The search's matmuls are small (batch_games x d_hidden); a multi-threaded BLAS only
+    # adds synchronisation, and on a shared 2-core machine it was 3x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _debate_all(bound, images, labels, config, policy or functools.partial(_policy, config))
+
+
 def record_debate(config: DebateConfig, root: str | None = None) -> RunRecord:
     """Run the experiment and write it as a run record of kind "debate"; returns the record."""
     from alignlab.store import write_run
@@ -160,7 +197,8 @@ def _judge_alone(bound, images, labels, config: DebateConfig) -> dict[str, np.nd
     return out
 
 
-def _debate_all(bound, images, labels, config: DebateConfig) -> dict[str, Any]:
+def _debate_all(bound, images, labels, config: DebateConfig,
+                policy: Callable[[int, int], Policy]) -> dict[str, Any]:
     """Every game: nine per image with pre-commit (one per false claim), else one."""
     n = len(labels)
     if config.precommit:
@@ -175,7 +213,7 @@ def _debate_all(bound, images, labels, config: DebateConfig) -> dict[str, Any]:
         sl = slice(lo, lo + config.batch_games)
         batch = DebateBatch(bound, rows[sl], labels[rows[sl]], liar[sl], config.k, config.first,
                             np.ones(N_PIXELS, dtype=bool), logw[rows[sl]])
-        t = play(batch, _policy(config, c, 0), _policy(config, c, 1))
+        t = play(batch, policy(c, 0), policy(c, 1))
         wins.append(t.honest_wins)
         margins.append(t.margin)
         transcripts.append((rows[sl], t))
@@ -188,11 +226,20 @@ def _debate_all(bound, images, labels, config: DebateConfig) -> dict[str, Any]:
     }
 
 
+def random_debaters(config: DebateConfig) -> Callable[[int, int], Policy]:
+    """A ``play_debates`` policy: debaters that reveal random legal pixels (lit ones
+    preferred, as in the playouts), seeded as the searches are — debate with no search."""
+    return lambda chunk, role: RandomPolicy(_debater_seed(config, chunk, role))
+
+
 def _policy(config: DebateConfig, chunk: int, role: int):
     if config.search == "minimax":
         return Minimax()
-    seed = int(np.random.default_rng([config.seed, chunk, role]).integers(2**31))
-    return MCTS(config.rollouts, config.search, config.c_explore, seed)
+    return MCTS(config.rollouts, config.search, config.c_explore, _debater_seed(config, chunk, role))
+
+
+def _debater_seed(config: DebateConfig, chunk: int, role: int) -> int:
+    return int(np.random.default_rng([config.seed, chunk, role]).integers(2**31))
 
 
 def _examples(transcripts: list[tuple[np.ndarray, Transcript]], margins, images, labels,
