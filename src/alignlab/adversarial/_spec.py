@@ -59,7 +59,7 @@ class OrganismSpec(BaseModel):
     """A model organism of misalignment: a base model fine-tuned to misbehave on a trigger.
 
     The spec is public to the person who builds the organism; what a detector may see
-    is decided by the audit (see ``alignlab.adversarial.AuditEvaluator``).
+    is decided by the audit (see the ``audit`` testbed, ``alignlab.protocol.testbeds.audit``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

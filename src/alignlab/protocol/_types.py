@@ -55,6 +55,9 @@ class Submission(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     predictions: list[float]
+    notes: dict[str, Any] = Field(default_factory=dict)
+    """What the variant reports beyond its predictions (a search's best candidates, a
+    fitted threshold): JSON, saved with the run, never scored."""
 
 
 class Metric(BaseModel):

