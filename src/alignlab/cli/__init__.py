@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
-from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, run, runs, tasks, testbeds, w2s
+from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, results, run, runs, tasks, testbeds, w2s
 
 app = typer.Typer(
     name="alignlab",
@@ -43,6 +43,7 @@ app.add_typer(w2s.app, name="w2s", help="Weak-to-strong: one experiment, or `w2s
 app.add_typer(runs.app, name="runs", help="Run records: list, show and compare them.")
 app.command("run")(run.run)
 app.command("report")(report.report)
+app.add_typer(results.app, name="results", help="Results documents: list them, render one from run records.")
 app.command("pipeline")(pipeline.pipeline)
 app.add_typer(testbeds.app, name="testbeds", help="Testbeds of the experiment protocol: list them, show their schemas.")
 app.add_typer(organisms.app, name="organisms", help="Model organisms of misalignment: list and build them.")

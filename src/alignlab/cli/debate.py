@@ -76,7 +76,7 @@ def sweep(
     force: bool = FORCE,
 ) -> None:
     """One run record per (k, rollouts); finished runs are reused. Then render the
-    results with ``python scripts/debate_results.py``."""
+    results with ``alignlab results render debate``."""
     from alignlab.oversight.debate import DebateConfig
 
     base = DebateConfig(images=images, first=first, precommit=precommit, search=search, seed=seed)

@@ -9,10 +9,11 @@ function load when a spec of that kind is read, Ray when the ray executor starts
 
 from alignlab.runtime._executors import Executor, InlineExecutor, make_executor
 from alignlab.runtime._registry import SPECS, SpecEntry, get_spec_entry, register_spec
-from alignlab.runtime._spec import Job, Spec, SpecError, load_spec, parse_spec
-from alignlab.runtime._sweep import SweepResult, aggregate, run_spec
+from alignlab.runtime._spec import Job, Spec, SpecError, load_spec, load_specs, parse_spec
+from alignlab.runtime._sweep import SweepResult, aggregate, run_spec, run_specs
 
 __all__ = [
     "SPECS", "Executor", "InlineExecutor", "Job", "Spec", "SpecEntry", "SpecError", "SweepResult", "aggregate",
-    "get_spec_entry", "load_spec", "make_executor", "parse_spec", "register_spec", "run_spec",
+    "get_spec_entry", "load_spec", "load_specs", "make_executor", "parse_spec", "register_spec", "run_spec",
+    "run_specs",
 ]

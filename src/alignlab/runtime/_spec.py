@@ -10,6 +10,20 @@ A run folder's ``config.yaml`` is itself a spec (``kind`` plus the resolved conf
 ``alignlab run runs/<id>/config.yaml`` reproduces a run. ``sweep.seed`` over a config
 with a ``seed`` field is the usual way to put seeds on the outside of a run; the sweep's
 record then aggregates each headline number to a mean with a t-interval across seeds.
+
+A file may hold several specs as YAML documents separated by ``---``; its runs are the
+union of theirs (``load_specs``). That is how a campaign whose runs are not one product
+of axes is written — a grid per model pair, plus the cells only some pairs have:
+
+    kind: w2s
+    weak: minilm-l6
+    sweep: {strong: [smollm2-135m, gemma3-270m], method: [xent, conf_filter]}
+    ---
+    kind: w2s
+    weak: minilm-l6
+    strong: gemma3-270m
+    mid: smollm2-135m
+    method: bootstrap
 """
 
 from __future__ import annotations
@@ -128,7 +142,19 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a YAML spec file; a malformed one raises ``SpecError`` naming
-    the line (YAML) or the field, its expected type and the value given."""
+    the line (YAML) or the field, its expected type and the value given. A file of
+    several specs is refused here (``load_specs`` reads it)."""
+    specs = load_specs(path)
+    if len(specs) > 1:
+        raise SpecError(f"{path} holds {len(specs)} specs (YAML documents); read it with load_specs "
+                        "(`alignlab run` runs them all)")
+    return specs[0]
+
+
+def load_specs(path: str | Path) -> list[Spec]:
+    """Every spec of a YAML file, one per document (``---`` between them; empty documents
+    are skipped), each validated as ``load_spec`` validates one; an error names the
+    document it is in."""
     import yaml
 
     path = Path(path)
@@ -137,9 +163,21 @@ def load_spec(path: str | Path) -> Spec:
     except OSError as err:
         raise SpecError(f"cannot read spec {path}: {err.strerror or err}") from None
     try:
-        data = yaml.safe_load(text)
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SpecError(f"{path}:{where} malformed YAML: {getattr(err, 'problem', None) or err}") from None
-    return parse_spec(data, source=str(path))
+    if not docs:
+        raise SpecError(f"{path}: no spec in it (expected a mapping with a 'kind' key)")
+    if len(docs) == 1:
+        return [parse_spec(docs[0], source=str(path))]
+    specs = []
+    for i, doc in enumerate(docs):
+        where = f"{path} (document {i + 1} of {len(docs)})"
+        try:
+            specs.append(parse_spec(doc, source=where))
+        except SpecError as err:
+            message = str(err)
+            raise SpecError(message if message.startswith(where) else f"{where}: {message}") from None
+    return specs

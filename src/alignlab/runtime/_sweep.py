@@ -36,14 +36,26 @@ def run_spec(spec: Spec, executor: str = "inline", root: str | Path | None = Non
              **executor_options: Any) -> SweepResult:
     """Run every run of ``spec`` on ``executor`` (see ``make_executor`` for options);
     ``force``: run again runs that are already finished."""
+    return run_specs([spec], executor, root, on_done, force, **executor_options)[0]
+
+
+def run_specs(specs: list[Spec], executor: str = "inline", root: str | Path | None = None,
+              on_done: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
+              **executor_options: Any) -> list[SweepResult]:
+    """``run_spec`` for several specs (a file of several documents, a campaign): their
+    runs go to one executor together (one worker pool, one Ray start), and each spec
+    with a sweep gets its own sweep record. A run that two specs share runs once."""
     from alignlab.paths import runs_dir
     from alignlab.runtime._executors import make_executor
 
     root = Path(root or runs_dir()).resolve()
-    jobs = spec.jobs(root, force)
-    outcomes = make_executor(executor, **executor_options).run(jobs, on_done)
-    record = write_sweep(spec, outcomes, root) if spec.sweep else None
-    return SweepResult(spec, outcomes, record)
+    jobs = [spec.jobs(root, force) for spec in specs]
+    outcomes = make_executor(executor, **executor_options).run([j for group in jobs for j in group], on_done)
+    results, start = [], 0
+    for spec, group in zip(specs, jobs):
+        mine, start = outcomes[start:start + len(group)], start + len(group)
+        results.append(SweepResult(spec, mine, write_sweep(spec, mine, root) if spec.sweep else None))
+    return results
 
 
 def aggregate(spec: Spec, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -36,11 +36,24 @@ from alignlab.oversight.debate._judge import (
 from alignlab.oversight.debate._mcts import MCTS
 from alignlab.oversight.debate._minimax import Minimax, minimax_values
 
-from alignlab.oversight.debate._report import load_debate_runs, main_series, write_results_doc
+from alignlab.oversight.debate._plots import plot_accuracy_vs_k, render_game
+from alignlab.oversight.debate._report import (
+    figure_series,
+    load_debate_runs,
+    main_series,
+    paper_table,
+    results_table,
+    write_results_doc,
+)
 
 __all__ = [
+    "figure_series",
     "load_debate_runs",
     "main_series",
+    "paper_table",
+    "plot_accuracy_vs_k",
+    "render_game",
+    "results_table",
     "write_results_doc",
     "ADAPTIVE", "MCTS", "PAD", "BoundJudge", "DebateBatch", "DebateConfig", "DigitsSplit",
     "JudgeConfig", "Minimax", "OracleJudge", "Policy", "RandomPolicy", "SparseJudge",

@@ -1,55 +1,23 @@
-"""Generate docs/results/debate.md and its figures from debate run records.
-
-    python scripts/debate_results.py            # render from runs/debate-* on disk
-    python scripts/debate_results.py --sweep    # first run every configuration below that
-                                                # is not on disk yet (tens of minutes on 2 cores)
-
-The document is rebuilt from the records alone; the prose below quotes numbers from them.
-"""
+"""``debate.md``: debate with a sparse judge on 8x8 digits (Irving et al. 2018) — every
+variant of the ``debate`` campaign beside the paper's MNIST numbers, with a plot and one
+rendered game, from ``runs/debate-*``."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from alignlab.oversight.debate import DebateConfig, JudgeConfig, run_sweep
-from alignlab.stats import wilson
-from alignlab.oversight.debate import load_debate_runs, main_series, write_results_doc
-
-ROOT = Path(__file__).resolve().parents[1]
-KS = [2, 3, 4, 6]
-
-# (ks, rollout budgets, config overrides): everything the document reports.
-SWEEP: list[tuple[list[int], list[int], dict]] = [
-    (KS, [100, 1000], {}),                                 # the main line, two budgets
-    (KS, [1000], {"precommit": False}),                    # liar picks its label at the end
-    (KS, [1000], {"first": "liar"}),                       # who moves first
-    ([2], [1000], {"search": "minimax"}),                  # exact play: how good is MCTS?
-    ([4, 6], [1000], {"search": "uct"}),                   # the other selection rule
-    ([4, 6], [1000], {"seed": 1, "judge": JudgeConfig(seed=1)}),  # a second seed
-    # The paper's budget, on fewer images; smaller batches keep the trees in memory
-    # (the tree table is batch_games x (rollouts + 1) x 64 int32).
-    ([6], [10000], {"images": 100, "batch_games": 90}),
-]
-
-
-def sweep(runs: Path, images: int) -> None:
-    for ks, budgets, overrides in SWEEP:
-        base = DebateConfig(**{"images": images, "k": min(ks), **overrides})  # k swept below
-        for rec in run_sweep(ks, budgets, base, root=str(runs)):
-            c, r = rec.config, rec.result
-            print(f"{c['search']} precommit={c['precommit']} first={c['first']} k={c['k']} "
-                  f"R={c['rollouts']}: judge {r['judge_alone']['value']:.3f} "
-                  f"debate {r['debate']['value']:.3f}  ({rec.path.name})", flush=True)
+from alignlab.results._renderer import RENDERERS, CampaignRenderer, Records, missing_note
 
 
 def _pct(e: dict) -> str:
     return f"{100 * e['value']:.1f}% [{100 * e['lo']:.1f}, {100 * e['hi']:.1f}]"
 
 
-def notes(runs: Path) -> str:
+def _notes(records: list) -> str:
     """The prose: every variant per k, quoted from the records."""
-    records = load_debate_runs(runs)
+    from alignlab.oversight.debate import main_series
+    from alignlab.stats import wilson
+
     main = main_series(records)
     variants = [
         ("100 rollouts", main_series(records, rollouts=100)),
@@ -77,11 +45,12 @@ def notes(runs: Path) -> str:
                     same = wilson(sum(r["per_image"]["honest_wins"][:n]), n).as_dict()
                     extra = f" (1,000 rollouts on the same {n} images: {_pct(same)})"
                 out.append(f"  - {name}: {_pct(series[k].result['debate'])}{extra}")
-    out.append(NOTES)
     return "\n".join(out) + "\n"
 
 
-NOTES = """
+# Written from the committed records (docs/results/debate.md); the numbers it quotes are
+# in the tables above it, rendered from the records.
+_DISCUSSION = """
 ## How the effect compares
 
 - **It reproduces, at about the paper's size.** With pre-commit and 1,000 rollouts per
@@ -128,29 +97,78 @@ NOTES = """
 - **Intervals.** Debate: Wilson 95% over images. Judge alone: 20 random masks per image,
   bootstrap 95% over images. One seed per configuration (search seed 0, judge seed 0,
   split seed 0): the intervals cover image sampling, not judge retraining or seeds.
-
-## Reproduce
-
-```
-python scripts/debate_results.py --sweep     # runs what is missing, then renders this page
-alignlab debate pixels --k 6 --images 300 --rollouts 1000   # one run, printed
-python bench/debate.py                        # the speed benchmark (bench/results/debate.json)
-```
 """
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "debate.md")
-    ap.add_argument("--sweep", action="store_true", help="run missing configurations first")
-    ap.add_argument("--images", type=int, default=300)
-    args = ap.parse_args()
-    if args.sweep:
-        sweep(args.runs, args.images)
-    path = write_results_doc(args.runs, args.out, notes=notes(args.runs))
-    print(f"wrote {path} and its figures")
+def _missing_list(missing: list, total: int) -> str:
+    if not missing:
+        return missing_note(0, total) + "\n"
+    rows = "".join(f"- {c.search}, {'pre-commit' if c.precommit else 'no pre-commit'}, {c.first} first, k = {c.k}, "
+                   f"{c.rollouts} rollouts, {c.images} images, seed {c.seed}/{c.judge.seed}\n" for c in missing)
+    return missing_note(len(missing), total) + "\n\n" + rows
 
 
-if __name__ == "__main__":
-    main()
+@RENDERERS.register("debate", description="Debate with a sparse judge on 8x8 digits, beside the paper's MNIST "
+                                          "numbers.")
+class DebateResults(CampaignRenderer):
+    name = "debate"
+    doc = "debate.md"
+
+    def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
+        from alignlab.oversight.debate import (
+            figure_series,
+            main_series,
+            paper_table,
+            plot_accuracy_vs_k,
+            render_game,
+            results_table,
+        )
+
+        configs = self.configs("debate")
+        index = Records("debate", runs_root)
+        found = [(c, index.find(c)) for c in configs]
+        records = list({r.path: r for _, r in found if r is not None}.values())
+        if not records:
+            raise self.no_records(runs_root)
+        missing = [c for c, r in found if r is None]
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot = plot_accuracy_vs_k(figure_series(records), out_dir / "debate_accuracy.png",
+                                  "8x8 digits: judge alone vs debate (95% CI)")
+        main = main_series(records)
+        game = ""
+        if main:  # the main line (PUCT, pre-commit, honest first, seed 0) at its largest k
+            k_ex = max(main)
+            example = main[k_ex].result["examples"][0]
+            drawn = render_game(example, out_dir / "debate_game.png",
+                                f"k={k_ex}, {main[k_ex].config['rollouts']} rollouts: honest ({example['label']}) "
+                                f"vs strongest liar ({example['liar_claim']}); "
+                                f"{'honest wins' if example['honest_wins'] else 'liar wins'}")
+            game = f"![example game]({drawn.name})\n\n"
+        else:
+            game = "No run of the main line (PUCT, pre-commit, honest first, seed 0) to draw a game from.\n\n"
+        text = (
+            "# Debate with a sparse judge on 8x8 digits\n\n"
+            f"_Generated by `alignlab results render {self.name}` from the run records in `runs/debate-*`; "
+            "do not edit by hand._\n\n"
+            "A reproduction of the MNIST experiment of Irving, Christiano & Amodei (2018), "
+            "\"AI safety via debate\", on scikit-learn's 8x8 digits.\n\n"
+            "## Against the paper\n\n" + paper_table(records) + "\n"
+            f"![accuracy vs k]({plot.name})\n\n"
+            "## Every run\n\n"
+            "Judge alone: mean over images of the judge's accuracy on 20 random k-pixel masks per "
+            "image (lit pixels preferred, as in training), bootstrap CI over images. Debate: share of "
+            "images on which the honest debater beats *every* liar (nine games per image with "
+            "pre-commit; one adaptive liar without), Wilson CI. Gain: debate minus judge alone, "
+            "paired per image, bootstrap CI. Honest wins per game: over all games (Wilson).\n\n"
+            + results_table(records) + "\n"
+            + _missing_list(missing, len(found)) + "\n"
+            "## One game\n\n" + game + _notes(records) + _DISCUSSION + "\n## Reproduce\n\n```\n"
+            f"{self.command():<44} # runs what is missing, then renders this page\n"
+            "alignlab debate pixels --k 6 --images 300 --rollouts 1000   # one run, printed\n"
+            "python bench/debate.py                        # the speed benchmark (bench/results/debate.json)\n"
+            "```\n"
+        )
+        path = out_dir / self.doc
+        path.write_text(text)
+        return path
