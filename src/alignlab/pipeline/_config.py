@@ -80,3 +80,19 @@ class PipelineConfig(BaseModel):
         if not seeds:
             raise ValueError("give at least one seed")
         return seeds
+
+
+def pipeline_record_config(config: PipelineConfig) -> dict[str, Any]:
+    """What a pipeline's run record is keyed by: its config plus what keys its audit
+    beyond its config (the organisms' recipe hashes, the compute dtype, the audit's
+    protocol), so a changed recipe or protocol is a new pipeline, never the old one
+    read back."""
+    import importlib.util
+
+    out = config.model_dump(mode="json")
+    if config.stress_test and importlib.util.find_spec("alignlab.adversarial") is not None:
+        from alignlab.adversarial import AuditConfig, audit_record_config
+
+        audit = audit_record_config(AuditConfig.model_validate(config.audit))
+        out["audit_key"] = {k: audit[k] for k in ("organism_specs", "compute_dtype", "protocol")}
+    return out

@@ -91,9 +91,10 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
     from alignlab.interpretability._elicit import ElicitConfig
     from alignlab.paths import runs_dir
     from alignlab.report import render_report
+    from alignlab.pipeline._config import pipeline_record_config
     from alignlab.store import find_run, run_path, write_run
 
-    cfg = config.model_dump(mode="json")
+    cfg = pipeline_record_config(config)
     done = find_run("pipeline", cfg, runs_root)
     if done is not None:
         return done

@@ -121,7 +121,8 @@ register_spec("debate", "alignlab.oversight.debate:DebateConfig", "alignlab.runt
 register_spec("probe-sweep", "alignlab.demo:DemoConfig", "alignlab.runtime._registry:run_demo_record",
               "A logistic probe per layer of each model on one task (the old demo).")
 register_spec("pipeline", "alignlab.pipeline:PipelineConfig", "alignlab.pipeline:run_pipeline",
-              "The main job: weak-to-strong, truth probes on the student, model organisms and audit.")
+              "The main job: weak-to-strong, truth probes on the student, model organisms and audit.",
+              record_config="alignlab.pipeline:pipeline_record_config", derived=("audit_key",))
 register_spec("trial", "alignlab.protocol._trial:TrialConfig", "alignlab.protocol._trial:run_trial",
               "One variant on one problem of a testbed: the variant in a worker, scored by a sealed evaluator.")
 register_spec("trivial", "alignlab.runtime._trivial:TrivialConfig", "alignlab.runtime._trivial:run_trivial",
