@@ -25,6 +25,9 @@ from sklearn.utils.validation import check_is_fitted
 class Detector(BaseEstimator):
     """Base class: subclasses implement ``fit_data``, ``features``, ``fit``, ``anomaly_score``."""
 
+    needs_model = True
+    """False for a detector that reads only the text (its subject then carries no models)."""
+
     def fit_data(self, subject: Any) -> np.ndarray:
         """What ``fit`` is trained on: by default the features of the clean calibration prompts."""
         return self.features(subject, list(subject.calibration))

@@ -34,6 +34,8 @@ class SharedText(Detector):
     """Length of the text an input shares with the others, standardised on the clean
     calibration prompts (median / MAD)."""
 
+    needs_model = False
+
     def features(self, subject: Any, messages: Sequence[str]) -> Float[np.ndarray, "n 1"]:
         return shared_length(list(messages))[:, None]
 

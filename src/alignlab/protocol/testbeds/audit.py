@@ -235,10 +235,12 @@ class RegisteredDetector:
 
         info, items = problem.json("problem"), problem.json("items")
         ref_name = info["reference"]
-        reference = load_model(str(problem.folder / ref_name) if ref_name == "reference" else ref_name, info["dtype"])
+        needs_model = make_detector(self.name, **self.params).needs_model
+        reference = None if not needs_model else load_model(
+            str(problem.folder / ref_name) if ref_name == "reference" else ref_name, info["dtype"])
         out, notes = np.full(len(items), np.nan), {}
         for name in info["subjects"]:
-            model = load_model(str(problem.folder / "subjects" / name), info["dtype"])
+            model = load_model(str(problem.folder / "subjects" / name), info["dtype"]) if needs_model else None
             subject = Subject(model, reference, tuple(problem.json(f"calibration_{name}")))
             rows = [i for i, item in enumerate(items) if item["subject"] == name]
             detector = make_detector(self.name, **self.params)
