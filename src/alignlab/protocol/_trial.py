@@ -79,9 +79,10 @@ def _forkserver():
         import alignlab.protocol.testbeds as testbeds
 
         _CONTEXT = multiprocessing.get_context("forkserver")
-        # torch and transformers too: nearly every real variant needs them, and importing
-        # them once in the server saves each worker 2-4 s (the server starts ~2 s slower).
-        _CONTEXT.set_forkserver_preload(["numpy", "torch", "transformers", "alignlab.protocol._trial",
+        # torch too: nearly every real variant needs it (heads, probes, models), and importing
+        # it once in the server saves each worker 1-3 s; transformers (another ~1.5 s, and a
+        # bigger process to fork for every trial) only the model-loading variants import.
+        _CONTEXT.set_forkserver_preload(["numpy", "torch", "alignlab.protocol._trial",
                                          "alignlab.protocol._sandbox"] + [
             f"{testbeds.__name__}.{m.name}" for m in pkgutil.iter_modules(testbeds.__path__)])
     return _CONTEXT
