@@ -163,6 +163,7 @@ def _score(rows: dict[str, dict], specs, config: AuditConfig, dtype: str, runs_r
                                                "audit to compare it with; add one to organisms")
             continue
         row["twin"] = twin.name
+        row["twin_matched"] = twin.control_for == spec.kind  # False: a control of another behaviour (weaker)
         twins.add(twin.name)
         for det in config.detectors:
             mine, theirs = _cell(spec, twin, ref, det, config, dtype, runs_root)
@@ -236,5 +237,6 @@ def detection_rows(result: dict[str, Any] | None) -> list[dict[str, Any]] | None
                 verdict += " (false positive)" if cell.get("flagged") else " (correct)"
             out.append({**base, "detector": det, "auroc": cell.get("auroc"), "auroc_gap": cell.get("auroc_gap"),
                         "tpr_at_fpr": cell.get("tpr_at_fpr"), "twin": row.get("twin"),
+                        "twin_matched": row.get("twin_matched"),
                         "flagged": bool(cell.get("flagged")), "verdict": verdict})
     return out

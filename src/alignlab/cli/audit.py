@@ -46,6 +46,7 @@ def audit(
         table.add_column(det)
     for org, row in res["organisms"].items():
         twin = f", twin {row['twin']}" if row.get("twin") else ""
+        twin += " [of another behaviour]" if row.get("twin_matched") is False else ""
         name = f"{org}\n({row['kind']}{twin}{', UNVERIFIED' if row['status'] == 'scored_unverified' else ''})"
         if row["status"] not in ("scored", "scored_unverified"):
             why = row.get("error") or "; ".join(row.get("verification", {}).get("failures", []))

@@ -43,7 +43,6 @@ from alignlab.oversight.debate._report import (
     main_series,
     paper_table,
     results_table,
-    write_results_doc,
 )
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "plot_accuracy_vs_k",
     "render_game",
     "results_table",
-    "write_results_doc",
     "ADAPTIVE", "MCTS", "PAD", "BoundJudge", "DebateBatch", "DebateConfig", "DigitsSplit",
     "JudgeConfig", "Minimax", "OracleJudge", "Policy", "RandomPolicy", "SparseJudge",
     "Transcript", "legal_moves", "load_split", "margin", "minimax_values", "observe", "play",
