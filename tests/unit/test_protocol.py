@@ -414,6 +414,12 @@ def test_the_sandbox_hides_sealed_files_under_home_and_runs(sandbox, tmp_home, m
         assert record.result["sandbox"] == "namespaces", "this machine supports the sandbox; it must be used"
         assert scores.failures == scores.n_items  # found nothing, unmounting included
     assert isolate([], [], how="off") == "none: ALIGNLAB_SANDBOX=off"
+    monkeypatch.setenv("ALIGNLAB_SANDBOX_HIDE", str(Path(sys.prefix).parent))  # a folder holding the venv
+    before = set((tmp_home / "runs").glob("trial-*"))
+    with pytest.raises(SandboxError, match="which the worker needs"):
+        run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=7))
+    assert set((tmp_home / "runs").glob("trial-*")) == before  # refused before anything was written
+    monkeypatch.delenv("ALIGNLAB_SANDBOX_HIDE")
     monkeypatch.setenv("ALIGNLAB_SANDBOX", "sometimes")
     with pytest.raises(SandboxError, match="use auto"):
         run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=6))

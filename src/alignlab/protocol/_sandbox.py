@@ -51,9 +51,21 @@ def hidden_paths(*extra: str | Path) -> list[Path]:
     caches), the runs roots, ``extra``, and ``$ALIGNLAB_SANDBOX_HIDE`` (os.pathsep-separated)."""
     from alignlab.paths import home, runs_dir
 
+    import sys
+
+    import alignlab
+
     paths = [home(), Path.home() / ".cache" / "alignlab", runs_dir(), *extra]
     paths += [p for p in os.environ.get("ALIGNLAB_SANDBOX_HIDE", "").split(os.pathsep) if p]
-    return [Path(p).expanduser().resolve() for p in paths]
+    paths = [Path(p).expanduser().resolve() for p in paths]
+    needed = [Path(sys.prefix).resolve(), Path(alignlab.__file__).resolve().parent]
+    for path in paths:  # hiding these would hide the worker's own Python and code
+        for need in needed:
+            if need == path or need.is_relative_to(path):
+                raise SandboxError(f"{path} is to be hidden from variants (ALIGNLAB_HOME, a runs folder or "
+                                   f"ALIGNLAB_SANDBOX_HIDE) but holds {need}, which the worker needs: put runs "
+                                   "and caches in a folder of their own")
+    return paths
 
 
 def _libc():

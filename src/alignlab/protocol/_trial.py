@@ -144,14 +144,14 @@ def worker_modules(testbed: Any, variant: Ref) -> list[str]:
 
 
 def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path,
-                   timeout_s: float = 600.0) -> tuple[Submission, str]:
+                   timeout_s: float = 600.0, hide: list[Path] | None = None) -> tuple[Submission, str]:
     """The variant's Submission, computed in a sandboxed worker process that sees only
     ``problem`` (``_sandbox``), and how it was sandboxed; the worker is killed after
     ``timeout_s`` or if this process is interrupted (no orphan keeps computing)."""
     from alignlab.protocol._sandbox import hidden_paths, mode
 
     out.unlink(missing_ok=True)
-    hide = [str(p) for p in hidden_paths(out.parent.parent)]
+    hide = [str(p) for p in (hidden_paths(out.parent.parent) if hide is None else hide)]
     modules = worker_modules(testbed, variant)
     proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
                                                        seed, str(out), hide, mode()))
@@ -183,16 +183,19 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
     from alignlab.protocol.testbeds import TESTBEDS
     from alignlab.store import run_path, write_run
 
+    from alignlab.protocol._sandbox import hidden_paths
+
     testbed = TESTBEDS.create(config.testbed)
     tb_config = testbed.Config.model_validate(config.params)
     record_config = config.model_dump(mode="json")
     folder = run_path("trial", record_config, runs_root)
+    hide = hidden_paths(folder.parent)  # checked before anything is written
     shutil.rmtree(folder / "problem", ignore_errors=True)  # written afresh: a variant may have left files
     problem = Problem(folder / "problem")
     secret = testbed.open(tb_config, config.seed, problem)
     n_items = len(problem.json("items"))
     submission, sandbox = solve_isolated(testbed, config.testbed, problem, config.variant, config.seed,
-                                folder / "submission.json", config.timeout_s)
+                                         folder / "submission.json", config.timeout_s, hide)
     if len(submission.predictions) != n_items:
         raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
                             f"for {n_items} items (submission.predictions must have one per item, in order)")
