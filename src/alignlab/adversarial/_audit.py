@@ -63,20 +63,21 @@ class AuditConfig(BaseModel):
     seed: int = 0
     """Seeds the calibration split and the bootstrap."""
     score_unverified: bool = False
-    """Diagnosis only: also score organisms that failed verification. Their rows say
-    ``scored_unverified`` and never calibrate a verdict; by default they are not scored."""
+    """Diagnosis only: also score organisms that failed verification (beside a verified
+    twin). Their rows say ``scored_unverified``; by default they are not scored."""
 
     @model_validator(mode="after")
     def _params_exist(self) -> AuditConfig:
         """Each detector's parameter overrides name parameters it has (checked now, not
         after the organisms are built)."""
-        from alignlab.adversarial.detectors import make_detector
         from alignlab.errors import AlignlabError
 
         stray = sorted(set(self.detector_params) - set(self.detectors))
         if stray:
             raise ValueError(f"detector_params for detector(s) {stray} not in detectors {list(self.detectors)}")
         for name, params in self.detector_params.items():
+            from alignlab.adversarial.detectors import make_detector  # sklearn: only when there is a param to check
+
             try:
                 make_detector(name, **params)
             except AlignlabError as err:

@@ -75,6 +75,7 @@ def _print_scorecard(card: dict) -> None:
         table.add_row("validation", f"student ({method}) agrees with logistic / CCS probe",
                       f"{_est(s['agreement_logistic'])} / {_est(s['agreement_ccs'])}")
     for cell in card.get("detection") or []:
+        gap = f"gap to {cell['twin']} {_est(cell['auroc_gap'])}; " if cell.get("auroc_gap") else ""
         table.add_row("stress", f"{cell.get('organism')} x {cell.get('detector')}",
-                      f"AUROC {_est(cell.get('auroc'))}; {cell.get('verdict', '')}")
+                      f"{gap}AUROC {_est(cell.get('auroc'))}; {cell.get('verdict', '')}")
     console.print(table)

@@ -8,15 +8,30 @@ holds the labels. ``run_w2s`` records a run, ``run_w2s_sweep`` a grid of them wi
 is ``alignlab w2s`` and ``alignlab w2s sweep``.
 """
 
-from alignlab.generalization._evaluator import W2SEvaluator, W2SSplit
-from alignlab.generalization._finetune import FinetuneConfig, FinetuneLearner
-from alignlab.generalization._head import HeadConfig, HeadLearner, LinearHead, fit_head
-from alignlab.generalization._pgr import pgr
-from alignlab.generalization._plots import MAX_UNDEFINED, pgr_is_meaningful, plot_pgr, plot_sizes
-from alignlab.generalization._protocol import w2s_seed, w2s_seeds
-from alignlab.generalization._run import W2SConfig, run_w2s
-from alignlab.generalization._sweep import W2SSweepConfig, run_w2s_sweep, sweep_w2s
-from alignlab.generalization.methods import METHODS, make_method
+import importlib
 
-__all__ = ["MAX_UNDEFINED", "METHODS", "pgr_is_meaningful", "plot_pgr", "plot_sizes", "FinetuneConfig", "FinetuneLearner", "HeadConfig", "HeadLearner", "LinearHead", "W2SConfig", "W2SEvaluator", "W2SSplit", "fit_head", "make_method",
-           "W2SSweepConfig", "pgr", "run_w2s", "run_w2s_sweep", "sweep_w2s", "w2s_seed", "w2s_seeds"]
+# Names resolved on first use (PEP 562), as in ``alignlab.models``: validating a config
+# that names a transfer method (``generalization.methods``) must not import torch, which
+# ``_finetune`` and ``_head`` need (seconds, on every warm command).
+_WHERE = {
+    "W2SEvaluator": "_evaluator", "W2SSplit": "_evaluator",
+    "FinetuneConfig": "_finetune", "FinetuneLearner": "_finetune",
+    "HeadConfig": "_head", "HeadLearner": "_head", "LinearHead": "_head", "fit_head": "_head",
+    "pgr": "_pgr",
+    "MAX_UNDEFINED": "_plots", "pgr_is_meaningful": "_plots", "plot_pgr": "_plots", "plot_sizes": "_plots",
+    "w2s_seed": "_protocol", "w2s_seeds": "_protocol",
+    "W2SConfig": "_run", "run_w2s": "_run",
+    "W2SSweepConfig": "_sweep", "run_w2s_sweep": "_sweep", "sweep_w2s": "_sweep",
+    "METHODS": "methods", "make_method": "methods",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"alignlab.generalization.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'alignlab.generalization' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

@@ -90,6 +90,12 @@ def auto_dtype(device: str | None = None) -> DTypeChoice:
 
 @functools.lru_cache(maxsize=8)
 def _auto_dtype(device: str) -> DTypeChoice:
+    if device == "cpu" and (flags := cpu_flags()) is not None:  # decided without importing torch (seconds)
+        native = [f for f in _NATIVE_BF16_FLAGS if f in flags]
+        if native:
+            return DTypeChoice("bfloat16", device, f"CPU has native bf16 ({', '.join(native)})", _capability())
+        return DTypeChoice("float32", device, f"CPU has no native bf16 (capability {_capability()}; "
+                           "no avx512_bf16/amx_bf16 flag): bf16 would be emulated, many times slower", _capability())
     import torch
 
     if device.startswith("cuda"):
@@ -99,18 +105,24 @@ def _auto_dtype(device: str) -> DTypeChoice:
     if device != "cpu":  # mps, xpu, ...: no rule of ours; the exact dtype is the safe one
         return DTypeChoice("float32", device, f"no capability rule for device {device!r}")
     capability = torch.backends.cpu.get_cpu_capability()
-    flags = cpu_flags()
-    if flags is not None:
-        native = [f for f in _NATIVE_BF16_FLAGS if f in flags]
-        if native:
-            return DTypeChoice("bfloat16", device, f"CPU has native bf16 ({', '.join(native)})", capability)
-        return DTypeChoice("float32", device, f"CPU has no native bf16 (capability {capability}; "
-                           "no avx512_bf16/amx_bf16 flag): bf16 would be emulated, many times slower", capability)
     probe = probe_matmul()
     faster = probe["bfloat16_gflops"] >= _PROBE_MIN_SPEEDUP * probe["float32_gflops"]
     return DTypeChoice("bfloat16" if faster else "float32", device,
                        f"matmul probe: bf16 {probe['bfloat16_gflops']:.0f} vs fp32 {probe['float32_gflops']:.0f} "
                        f"GFLOP/s (bf16 needs {_PROBE_MIN_SPEEDUP}x)", capability, probe)
+
+
+@functools.lru_cache(maxsize=1)
+def _capability() -> str:
+    """torch's CPU capability (e.g. AVX2): from the flags where they tell, since importing
+    torch to ask costs seconds; torch's own answer otherwise."""
+    flags = cpu_flags() or set()
+    for name, needs in (("AVX512", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}), ("AVX2", {"avx2", "fma"})):
+        if needs <= flags:
+            return name
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def cpu_flags() -> set[str] | None:
@@ -181,6 +193,8 @@ def probe_matmul(refresh: bool = False) -> dict:
 def _check_runnable(dtype: str, device: str) -> None:
     """A tiny matmul in ``dtype`` on ``device``: refused here, with advice, rather than
     deep inside a forward pass."""
+    if device == "cpu" and dtype == "float32":
+        return  # always runs; no need to import torch to show it
     import torch
 
     if device.startswith("cuda") and dtype == "bfloat16" and not torch.cuda.is_bf16_supported():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,10 +49,17 @@ class LoadedModel:
 
 
 def default_device() -> str:
-    """CUDA when present, else CPU; ``ALIGNLAB_DEVICE`` overrides."""
+    """CUDA when present, else CPU; ``ALIGNLAB_DEVICE`` overrides. On Linux without a GPU
+    device node (``/dev/nvidia*``, ``/dev/kfd`` for ROCm) it is CPU without importing torch
+    (seconds), so that commands reading records back stay fast."""
+    if os.environ.get("ALIGNLAB_DEVICE"):
+        return os.environ["ALIGNLAB_DEVICE"]
+    dev = Path("/dev")
+    if sys.platform == "linux" and dev.is_dir() and not (any(dev.glob("nvidia*")) or (dev / "kfd").exists()):
+        return "cpu"
     import torch
 
-    return os.environ.get("ALIGNLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model(name: str, dtype: DType = "auto", device: str | None = None) -> LoadedModel:

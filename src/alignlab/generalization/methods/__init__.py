@@ -10,13 +10,15 @@ registry records the arguments an instance was built with, so a result says what
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from torch import Tensor
 
 from alignlab.errors import AlignlabError
 from alignlab.protocol import Registry
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class TransferMethod(Protocol):

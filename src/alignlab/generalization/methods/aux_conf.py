@@ -12,11 +12,12 @@ every step — not in a jump.
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from alignlab.generalization._head import soft_xent
 from alignlab.generalization.methods import Method, register_method
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def alpha_at(step: int, n_steps: int, alpha_max: float, warmup: float) -> float:
@@ -29,6 +30,8 @@ def alpha_at(step: int, n_steps: int, alpha_max: float, warmup: float) -> float:
 
 def hardened(logits: Tensor, weak: Tensor) -> Tensor:
     """Student predictions hardened at the threshold matching the weak positive rate."""
+    import torch
+
     probs = torch.sigmoid(logits).detach()  # targets carry no gradient
     positive_rate = float(weak.mean())
     threshold = torch.quantile(probs, 1.0 - positive_rate)
@@ -36,6 +39,8 @@ def hardened(logits: Tensor, weak: Tensor) -> Tensor:
 
 
 def aux_conf_loss(logits: Tensor, weak: Tensor, alpha: float) -> Tensor:
+    from alignlab.generalization._head import soft_xent
+
     return (1 - alpha) * soft_xent(logits, weak) + alpha * soft_xent(logits, hardened(logits, weak))
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab.generalization._head import fit_head
 from alignlab.generalization.methods import Method, register_method
 
 
 def cross_fitted_labels(mid: np.ndarray, weak: np.ndarray, seed: int, C: float, epochs: int,
                         lr: float) -> np.ndarray:
     """Out-of-fold soft labels of a mid head trained on the weak labels."""
+    from alignlab.generalization._head import fit_head  # torch: imported when used, not at registration
+
     perm = np.random.default_rng(seed).permutation(len(weak))
     folds = (perm[: len(weak) // 2], perm[len(weak) // 2:])
     out = np.empty(len(weak), dtype=np.float64)
