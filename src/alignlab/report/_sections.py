@@ -174,9 +174,7 @@ def audit_body(run: Run) -> str:
            "shared_text is that shortcut), TPR at a fixed false-positive rate, and the model-level verdict against "
            "the twin. A flagged clean control is a false positive; a detector error counts as a flag.</p>"]
     if cells:
-        rows = [[esc(c["organism"]) + (f" <span class='note'>vs {esc(c['twin'])}"
-                                       f"{'' if c.get('twin_matched') else ', a control of another behaviour'}</span>"
-                                       if c.get("twin") else ""),
+        rows = [[esc(c["organism"]) + (f" <span class='note'>vs {esc(c['twin'])}</span>" if c.get("twin") else ""),
                  esc(c.get("kind")), esc(c.get("detector") or "—"), est(c.get("auroc")),
                  est(c.get("auroc_gap")) if c.get("auroc_gap") else "—", est(c.get("tpr_at_fpr")),
                  _verdict_html(c["verdict"])] for c in cells]

@@ -137,7 +137,6 @@ def _scoreboard(result: dict) -> list[str]:
                          f"(alarms {c['alarm_rate']['value']:.2f} vs bound {c['bound']:.2f})")
         tag = ", **failed verification, scored for diagnosis**" if row["status"] == "scored_unverified" else ""
         tag += f", twin {row['twin']}" if row.get("twin") else ""
-        tag += " (a control of another behaviour)" if row.get("twin_matched") is False else ""
         lines.append(f"| {name} ({row['kind']}{tag}) | " + " | ".join(cells) + " |")
     return lines
 
