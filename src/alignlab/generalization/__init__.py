@@ -8,7 +8,7 @@ holds the labels. ``run_w2s`` records a run, ``run_w2s_sweep`` a grid of them wi
 is ``alignlab w2s`` and ``alignlab w2s sweep``.
 """
 
-import importlib
+from alignlab._lazy import lazy_exports
 
 # Names resolved on first use (PEP 562), as in ``alignlab.models``: validating a config
 # that names a transfer method (``generalization.methods``) must not import torch, which
@@ -26,12 +26,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"alignlab.generalization.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'alignlab.generalization' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, globals(), _WHERE)
 
 
 __all__ = sorted(_WHERE)

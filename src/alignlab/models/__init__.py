@@ -5,7 +5,7 @@
     >>> acts = extract(lm, ["Paris is in France."], layers=[10, 20], pooling="mean")
 """
 
-import importlib
+from alignlab._lazy import lazy_exports
 
 # Names resolved on first use (PEP 562), so the registry, model references and the
 # offline data packages (``_sources``) load without torch: `alignlab tasks list` and
@@ -23,12 +23,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"alignlab.models.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'alignlab.models' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, globals(), _WHERE)
 
 
 __all__ = [
