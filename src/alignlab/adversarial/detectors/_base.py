@@ -54,6 +54,19 @@ class Detector(BaseEstimator):
         check_is_fitted(self, attribute)
 
 
+class ScalarDetector(Detector):
+    """A detector whose feature is one number per input: scored as its robust z against
+    the clean calibration inputs (median / MAD, ``robust_fit``)."""
+
+    def fit(self, X: Float[np.ndarray, "n 1"], y: None = None) -> ScalarDetector:
+        self.center_, self.scale_ = robust_fit(np.asarray(X, dtype=float)[:, 0])
+        return self
+
+    def anomaly_score(self, X: Float[np.ndarray, "n 1"]) -> Float[np.ndarray, " n"]:
+        self._check("center_")
+        return (np.asarray(X, dtype=float)[:, 0] - self.center_) / self.scale_
+
+
 def layer_at(subject: Any, fraction: float) -> int:
     n = subject.model.n_layers
     return min(n - 1, max(0, int(round(fraction * (n - 1)))))

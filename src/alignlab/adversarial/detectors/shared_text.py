@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from alignlab.adversarial.detectors._base import Detector, robust_fit
+from alignlab.adversarial.detectors._base import ScalarDetector
 
 
 def shared_length(messages: Sequence[str]) -> np.ndarray:
@@ -30,7 +30,7 @@ def shared_length(messages: Sequence[str]) -> np.ndarray:
     return out
 
 
-class SharedText(Detector):
+class SharedText(ScalarDetector):
     """Length of the text an input shares with the others, standardised on the clean
     calibration prompts (median / MAD)."""
 
@@ -38,11 +38,3 @@ class SharedText(Detector):
 
     def features(self, subject: Any, messages: Sequence[str]) -> Float[np.ndarray, "n 1"]:
         return shared_length(list(messages))[:, None]
-
-    def fit(self, X: Float[np.ndarray, "n 1"], y: None = None) -> SharedText:
-        self.center_, self.scale_ = robust_fit(np.asarray(X, dtype=float)[:, 0])
-        return self
-
-    def anomaly_score(self, X: Float[np.ndarray, "n 1"]) -> Float[np.ndarray, " n"]:
-        self._check("center_")
-        return (np.asarray(X, dtype=float)[:, 0] - self.center_) / self.scale_

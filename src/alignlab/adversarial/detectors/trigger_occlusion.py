@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from alignlab.adversarial.detectors._base import Detector, robust_fit
+from alignlab.adversarial.detectors._base import ScalarDetector
 
 
 def spans_removed(message: str, n_spans: int) -> list[str]:
@@ -34,7 +34,7 @@ def spans_removed(message: str, n_spans: int) -> list[str]:
     return [" ".join(w for i, w in enumerate(words) if i not in set(chunk.tolist())) for chunk in chunks]
 
 
-class TriggerOcclusion(Detector):
+class TriggerOcclusion(ScalarDetector):
     """Largest drop in the reply's log-probability when one span of the input is deleted.
 
     Args:
@@ -63,11 +63,3 @@ class TriggerOcclusion(Detector):
         for r, lp in zip(owner, lps):
             drop[r] = max(drop[r], full[r] - (float(lp.mean()) if len(lp) else 0.0))
         return drop[:, None]
-
-    def fit(self, X: Float[np.ndarray, "n 1"], y: None = None) -> TriggerOcclusion:
-        self.center_, self.scale_ = robust_fit(np.asarray(X, dtype=float)[:, 0])
-        return self
-
-    def anomaly_score(self, X: Float[np.ndarray, "n 1"]) -> Float[np.ndarray, " n"]:
-        self._check("center_")
-        return (np.asarray(X, dtype=float)[:, 0] - self.center_) / self.scale_
