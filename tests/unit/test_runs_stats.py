@@ -23,6 +23,34 @@ def test_write_and_load_run(tmp_path):
     assert write_run("demo", {"a": 2}, {}, root=tmp_path).path != rec.path
 
 
+def test_record_names_the_commit_and_whether_tracked_files_differ(tmp_path, monkeypatch):
+    import subprocess
+
+    from alignlab.store import active_run, run_path
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "f.txt").write_text("one\n")
+    subprocess.run([*git, "add", "f.txt"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    assert json.loads((write_run("demo", {"a": 1}, {}, root=tmp_path / "runs").path / "env.json")
+                      .read_text())["git"] == {"commit": head, "dirty": False}
+    path = run_path("demo", {"a": 2}, tmp_path / "runs")
+    with active_run(path, "inline"):  # git asked when the run starts: an edit during it is not the run's code
+        (repo / "f.txt").write_text("two\n")
+        env = json.loads((write_run("demo", {"a": 2}, {}, root=tmp_path / "runs").path / "env.json").read_text())
+    assert env["git"]["commit"] == head and env["run"]["executor"] == "inline"
+    assert json.loads((write_run("demo", {"a": 3}, {}, root=tmp_path / "runs").path / "env.json")
+                      .read_text())["git"] == {"commit": head, "dirty": True}
+    monkeypatch.chdir(tmp_path)  # not a repository
+    assert json.loads((write_run("demo", {"a": 4}, {}, root=tmp_path / "runs").path / "env.json")
+                      .read_text())["git"] == {"commit": None, "dirty": None}
+
+
 def test_results_are_strict_json(tmp_path):
     rec = write_run("demo", {"a": 1}, {"pgr": float("nan"), "xs": [1.0, float("inf")], "v": np.float32(0.5)},
                     root=tmp_path)

@@ -105,17 +105,15 @@ def _without_main() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, out: str,
+def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, answer_to: Any,
             hide: list[str], sandbox_mode: str) -> None:
-    """In the worker process: enter the sandbox, build the variant, solve, write the
-    submission (or the error) through a file opened before the sandbox hid its folder."""
+    """In the worker process: enter the sandbox, build the variant, solve, send the
+    submission (or the error) back through a pipe opened before the sandbox."""
     import importlib
-    import os
 
     from alignlab.protocol._sandbox import isolate
     from alignlab.protocol.testbeds import TESTBEDS
 
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     sandbox = "not entered"
     try:
         sandbox = isolate(keep=[Path(folder)], hide=[Path(h) for h in hide], how=sandbox_mode)
@@ -129,8 +127,8 @@ def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, An
     except BaseException as err:  # noqa: BLE001 — the trial reports it as the variant's failure
         answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:],
                   "sandbox": sandbox}
-    os.write(fd, json.dumps(answer).encode())
-    os.close(fd)
+    answer_to.send_bytes(json.dumps(answer).encode())
+    answer_to.close()
 
 
 def worker_modules(testbed: Any, variant: Ref) -> list[str]:
@@ -146,31 +144,41 @@ def worker_modules(testbed: Any, variant: Ref) -> list[str]:
 def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed: int, out: Path,
                    timeout_s: float = 600.0, hide: list[Path] | None = None) -> tuple[Submission, str]:
     """The variant's Submission, computed in a sandboxed worker process that sees only
-    ``problem`` (``_sandbox``), and how it was sandboxed; the worker is killed after
-    ``timeout_s`` or if this process is interrupted (no orphan keeps computing)."""
+    ``problem`` (``_sandbox``), and how it was sandboxed; the answer as the worker sent it
+    is saved at ``out``. The worker is killed as soon as its answer is in (its teardown,
+    10-15 ms for a process with torch loaded, is not waited for), after ``timeout_s``,
+    or if this process is interrupted: no orphan keeps computing."""
+    from multiprocessing.connection import wait
+
     from alignlab.protocol._sandbox import hidden_paths, mode
+    from alignlab.store import atomic_write_bytes
 
     out.unlink(missing_ok=True)
     hide = [str(p) for p in (hidden_paths(out.parent.parent) if hide is None else hide)]
     modules = worker_modules(testbed, variant)
-    proc = _forkserver().Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
-                                                       seed, str(out), hide, mode()))
-    with _without_main():
-        proc.start()
+    context = _forkserver()
+    reader, writer = context.Pipe(duplex=False)
+    proc = context.Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
+                                                 seed, writer, hide, mode()))
     try:
-        proc.join(timeout_s)
+        with _without_main():
+            proc.start()
+        writer.close()  # the worker holds the only write end: its death is an EOF here
+        if not wait([reader], timeout_s):
+            raise AlignlabError(f"variant {variant.name!r} gave no answer within {timeout_s:g} s (timeout_s); "
+                                "its worker was killed")
+        try:
+            data = reader.recv_bytes()
+        except EOFError:
+            proc.join(5)
+            raise AlignlabError(f"variant {variant.name!r} died without an answer "
+                                f"(exit code {proc.exitcode})") from None
     finally:
+        reader.close()
         if proc.is_alive():
             proc.kill()
-            proc.join()
-            out.unlink(missing_ok=True)  # a late answer is not an answer
-            if sys.exc_info()[0] is None:
-                raise AlignlabError(f"variant {variant.name!r} gave no answer within {timeout_s:g} s (timeout_s); "
-                                    "its worker was killed")
-    text = out.read_text() if out.exists() else ""
-    if not text:
-        raise AlignlabError(f"variant {variant.name!r} died without an answer (exit code {proc.exitcode})")
-    answer = json.loads(text)
+    atomic_write_bytes(out, data)
+    answer = json.loads(data)
     if "error" in answer:
         raise AlignlabError(f"variant {variant.name!r} failed: {answer['error']}")
     return Submission.model_validate({"predictions": answer["predictions"], "notes": answer.get("notes", {})}), \

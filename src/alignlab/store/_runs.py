@@ -84,20 +84,35 @@ def run_id(kind: str, config: dict[str, Any]) -> str:
     return f"{kind}-{stable_hash({'kind': kind, 'config': config}, length=12)}"
 
 
-def _git_state() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True, text=True, timeout=5, check=True,
-            ).stdout.strip()
-        )
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+class _GitState:
+    """The commit and whether tracked files differ from it: one ``git status``, started
+    when a run starts (``active_run``) and read when it is recorded, so its 4-5 ms pass
+    while the run computes, and the record names the code as it was when the run began."""
+
+    def __init__(self) -> None:
+        self._state: dict[str, Any] | None = None
+        try:
+            self._proc: subprocess.Popen | None = subprocess.Popen(
+                ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            self._proc = None
+
+    def result(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = {"commit": None, "dirty": None}
+            if self._proc is not None:
+                try:
+                    out, _ = self._proc.communicate(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.communicate()
+                    return self._state
+                lines = out.splitlines() if self._proc.returncode == 0 else []
+                commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+                if commit not in (None, "(initial)"):
+                    self._state = {"commit": commit, "dirty": any(not line.startswith("#") for line in lines)}
+        return self._state
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,10 +128,10 @@ def _versions() -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
-def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def environment(extra: dict[str, Any] | None = None, git: _GitState | None = None) -> dict[str, Any]:
     """What a run needs to be reproduced: git state, versions, platform, device."""
     env: dict[str, Any] = {
-        "git": _git_state(),
+        "git": (git or _GitState()).result(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": dict(_versions()),
@@ -159,8 +174,6 @@ def write_run(
     """Record a finished run; returns the record. Re-writing the same config replaces it
     atomically (the old result stays readable until the new one is in place), under the
     run's lock: held already when an executor runs the run, waited for otherwise."""
-    import yaml
-
     config = _strict(json.loads(json.dumps(config, default=_default)))  # plain data only
     result = _strict(json.loads(json.dumps(result, default=_default)))
     path = run_path(kind, config, root)
@@ -170,8 +183,8 @@ def write_run(
 
     with folder_lock(path, on_wait=waiting):
         timing = _timing(path)
-        env = environment({**(env_extra or {}), **({"run": timing} if timing else {})})
-        atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+        env = environment({**(env_extra or {}), **({"run": timing} if timing else {})}, git=_active_git(path))
+        _write_config(path, kind, config)
         atomic_write_text(path / "env.json", json.dumps(env, indent=2))
         # result.json last: it marks the run as finished. error.json goes after it, so a
         # reader sees a failed or a finished run, never neither.
@@ -210,11 +223,25 @@ def write_error(
     return path
 
 
+def _write_config(path: Path, kind: str, config: dict[str, Any]) -> None:
+    """``config.yaml`` (what ran), written only when it is missing or differs: a run
+    marked running already has it, and a second fsync'd copy cost a trial 2-3 ms."""
+    import yaml
+
+    text = yaml.dump({"kind": kind, **config}, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                     sort_keys=False)
+    target = path / "config.yaml"
+    try:
+        if target.read_text() == text:
+            return
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    atomic_write_text(target, text)
+
+
 def _record_error(path: Path, kind: str, config: dict[str, Any], reason: str, traceback_text: str = "",
                   wait_s: float = 0.0) -> bool:
     """``write_error`` at a known folder; True when ``error.json`` was written."""
-    import yaml
-
     try:
         with folder_lock(path, wait=wait_s > 0, timeout=wait_s if wait_s > 0 else None):
             if (path / "result.json").exists():
@@ -225,8 +252,7 @@ def _record_error(path: Path, kind: str, config: dict[str, Any], reason: str, tr
             tail = traceback_text.strip().splitlines()[-ERROR_TAIL_LINES:]
             error = {"reason": reason, "traceback_tail": tail, "time": time.time(),
                      **({"run": timing} if timing else {})}
-            if not (path / "config.yaml").exists():
-                atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+            _write_config(path, kind, config)
             atomic_write_text(path / "error.json", json.dumps(_strict(error), indent=2))
             _index_update(path.parent, {
                 "id": path.name, "kind": kind, "status": "failed", "config": config, "error": reason,
@@ -247,13 +273,11 @@ def mark_running(kind: str, config: dict[str, Any], *, root: str | Path | None =
 
     Call it holding the run's lock (``folder_lock(run_path(kind, config, root))``, as
     ``execute`` does, for the whole run); if another process holds it, ``FolderBusy``."""
-    import yaml
-
     config = _strict(json.loads(json.dumps(config, default=_default)))
     path = run_path(kind, config, root)
     with folder_lock(path, wait=False):
         (path / "error.json").unlink(missing_ok=True)
-        atomic_write_text(path / "config.yaml", yaml.safe_dump({"kind": kind, **config}, sort_keys=False))
+        _write_config(path, kind, config)
         _index_update(path.parent, {"id": path.name, "kind": kind, "status": "running", "config": config,
                                     "started": time.time(), "finished": None, "seconds": None, "error": None,
                                     "executor": executor, "pid": pid or os.getpid()})
@@ -272,11 +296,16 @@ def active_run(path: Path, executor: str, force: bool = False) -> Iterator[None]
     ``force``, ``find_run`` does not return ``path``'s finished record (the kind's run
     function computes it again; runs it reads at other paths are still reused)."""
     token = _ACTIVE.set({"path": str(Path(path).resolve()), "started": time.time(), "executor": executor,
-                         "pid": os.getpid(), "force": force})
+                         "pid": os.getpid(), "force": force, "git": _GitState()})
     try:
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+def _active_git(path: Path) -> _GitState | None:
+    active = _ACTIVE.get()
+    return active["git"] if active and active["path"] == str(Path(path).resolve()) else None
 
 
 def _timing(path: Path) -> dict[str, Any]:
