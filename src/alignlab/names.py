@@ -20,27 +20,32 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-_TASK_SUFFIXES = (".jsonl", ".ndjson", ".csv")
-
 
 def _choices(names) -> str:
     return ", ".join(sorted(names))
 
 
 def check_task(name: str) -> str:
-    """A built-in task name or an existing .jsonl/.csv file."""
+    """A built-in task name, or an existing .jsonl/.csv file whose header (or first JSON
+    object) has the columns its reference maps (``path?text=COL&label=COL&group=COL``)."""
     import alignlab.data._builtin  # noqa: F401  (registers the built-ins)
+    from alignlab.data._files import check_task_file, is_task_file
     from alignlab.data._registry import TASKS
+    from alignlab.errors import DataError
 
     if name in TASKS:
         return name
-    path = Path(name).expanduser()
-    if path.suffix.lower() in _TASK_SUFFIXES:
-        if not path.is_file():
-            raise ValueError(f"task file {name!r} does not exist (relative to {Path.cwd()})")
+    if is_task_file(name):
+        path = name.partition("?")[0]
+        if not Path(path).expanduser().is_file():
+            raise ValueError(f"task file {path!r} does not exist (relative to {Path.cwd()})")
+        try:
+            check_task_file(name)
+        except DataError as err:
+            raise ValueError(str(err)) from None
         return name
     raise ValueError(f"unknown task {name!r}; built-in tasks: {_choices(TASKS)}; "
-                     "or a .jsonl/.csv file with 'text' and 'label' columns")
+                     "or a .jsonl/.csv file with 'text' and 'label' columns (path?text=COL&label=COL maps others)")
 
 
 def check_model(ref: str) -> str:

@@ -120,8 +120,8 @@ def test_toy_testbed_through_run_with_a_sweep_over_seeds_and_variants(tmp_home):
 
 
 def test_w2s_testbed_reproduces_the_w2s_run_kind_seed_by_seed(tmp_home, one_thread):
-    """The protocol's w2s testbed and the ``w2s`` run kind are the same experiment: the
-    same split, heads and seeds give the same accuracies for the same method."""
+    """The protocol's w2s testbed with ``selection: fixed`` and the ``w2s`` run kind are the
+    same experiment: the same split, heads and seeds give the same accuracies."""
     from alignlab.generalization import W2SConfig, run_w2s
 
     data = tmp_home / "toy.jsonl"
@@ -131,7 +131,8 @@ def test_w2s_testbed_reproduces_the_w2s_run_kind_seed_by_seed(tmp_home, one_thre
     old = run_w2s(W2SConfig(**params, method="conf_filter", method_params={"keep": 0.5}, seeds=(0, 1))).result
     for seed in (0, 1):
         variant = {"name": "transfer", "params": {"method": "conf_filter", "method_params": {"keep": 0.5}}}
-        scores = Scores.model_validate(run_trial(TrialConfig(testbed="w2s", params=params, variant=variant,
+        scores = Scores.model_validate(run_trial(TrialConfig(testbed="w2s", params={**params, "selection": "fixed"},
+                                                             variant=variant,
                                                              seed=seed)).result["scores"])
         for role in ("weak", "student", "ceiling"):
             assert scores.metrics[role].value == old["runs"][seed]["accuracy"][role]["value"], (seed, role)

@@ -3,11 +3,17 @@ and the built-in tasks' real data."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from pydantic import TypeAdapter, ValidationError
+from typer.testing import CliRunner
 
-from alignlab.data import Example, Task, Template, load_task, task_from_file
+from alignlab.data import Example, Task, Template, contrast_tasks, load_task, task_from_file
+from alignlab.data._files import DEFAULT_TEMPLATE
 from alignlab.errors import DataError, UnknownNameError
+from alignlab.names import TaskName
 
 
 def _task(n=30, groups=False):
@@ -97,7 +103,7 @@ def test_malformed_files_name_file_and_line(tmp_path):
         task_from_file(nolabel)
     weird = tmp_path / "weird.csv"
     weird.write_text("text,label\nok,maybe\n")
-    with pytest.raises(DataError, match=r"weird\.csv:2: cannot read 'maybe'"):
+    with pytest.raises(DataError, match=r"weird\.csv:2: column 'label': cannot read 'maybe' as a binary label"):
         task_from_file(weird)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
@@ -105,6 +111,88 @@ def test_malformed_files_name_file_and_line(tmp_path):
         task_from_file(empty)
     with pytest.raises(DataError, match="no such file"):
         task_from_file(tmp_path / "missing.jsonl")
+
+
+def _renamed(tmp_path, suffix):
+    """Two true/false pairs in a file whose columns are not text/label/group."""
+    rows = [("Paris is in France.", "true", "p1", "geo"), ("Paris is in Peru.", "false", "p1", "geo"),
+            ("Ice is cold.", "1", "p2", "phys"), ("Ice is hot.", "0", "p2", "phys")]
+    path = tmp_path / f"facts{suffix}"
+    if suffix == ".csv":
+        path.write_text("statement,is_true,pair_id,topic\n" + "".join(",".join(r) + "\n" for r in rows))
+    else:
+        path.write_text("".join(json.dumps(dict(zip(("statement", "is_true", "pair_id", "topic"), r))) + "\n"
+                                for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_column_mapping_in_a_task_reference(tmp_path, suffix):
+    """``path?text=COL&label=COL&group=COL``: the same string for load_task, a spec's
+    TaskName and the CLI; the group column becomes Example.group."""
+    ref = f"{_renamed(tmp_path, suffix)}?text=statement&label=is_true&group=pair_id"
+    assert TypeAdapter(TaskName).validate_python(ref) == ref
+    task = load_task(ref)
+    assert task.texts() == ["Paris is in France.", "Paris is in Peru.", "Ice is cold.", "Ice is hot."]
+    assert task.labels.tolist() == [1, 0, 1, 0] and [e.group for e in task.examples] == ["p1", "p1", "p2", "p2"]
+    assert task.examples[0].meta == {"topic": "geo"} and task.name == "facts" and task.n_groups == 2
+    assert task.template == DEFAULT_TEMPLATE and task.template.choices == (" False", " True")
+    assert load_task(ref).fingerprint == task.fingerprint
+    ungrouped = load_task(ref.replace("&group=pair_id", ""))
+    assert ungrouped.n_groups == 4 and ungrouped.examples[0].meta["pair_id"] == "p1"
+
+
+def test_a_file_task_gets_the_default_true_false_template(tmp_path):
+    """So `alignlab elicit --task FILE` has contrast pairs; built-in tasks keep their own."""
+    task = task_from_file(_renamed(tmp_path, ".csv"), text="statement", label="is_true")
+    false_side, true_side = contrast_tasks(task)
+    assert true_side.texts([0]) == ["Paris is in France. True"] and false_side.texts([0]) == ["Paris is in France. False"]
+    custom = Template(format="Claim: {text}", choices=(" No", " Yes"))
+    assert task_from_file(_renamed(tmp_path, ".csv"), text="statement", label="is_true", template=custom).template == custom
+    assert task_from_file(_renamed(tmp_path, ".csv"), text="statement", label=None).template.choices is None
+    assert load_task("sarcasm").template.choices == (" No", " Yes")
+
+
+def test_bad_task_references_and_rows_say_file_line_and_column(tmp_path):
+    jl, csv = _renamed(tmp_path, ".jsonl"), _renamed(tmp_path, ".csv")
+    with pytest.raises(DataError, match=r"facts\.csv:1: missing label column 'truth'"):
+        load_task(f"{csv}?text=statement&label=truth")
+    with pytest.raises(DataError, match=r"facts\.jsonl:1: missing text column 'text'"):
+        load_task(str(jl))
+    with pytest.raises(ValidationError, match=r"facts\.csv:1: missing group column 'pair'"):
+        TypeAdapter(TaskName).validate_python(f"{csv}?text=statement&label=is_true&group=pair")
+    with pytest.raises(DataError, match="unknown column role 'txt'; the roles are text, label, group"):
+        load_task(f"{csv}?txt=statement")
+    with pytest.raises(DataError, match="'label' is not ROLE=COLUMN"):
+        load_task(f"{csv}?text=statement&label")
+    with pytest.raises(DataError, match="'text' is given twice"):
+        load_task(f"{csv}?text=statement&text=topic")
+    bad_label = tmp_path / "bad_label.jsonl"
+    bad_label.write_text('{"s": "a", "y": 1}\n{"s": "b", "y": 2}\n')
+    with pytest.raises(DataError, match=r"bad_label\.jsonl:2: column 'y': cannot read 2 as a binary label"):
+        load_task(f"{bad_label}?text=s&label=y")
+    holes = tmp_path / "holes.jsonl"
+    holes.write_text('{"s": "a", "y": 1, "g": "x"}\n{"s": "b", "y": 0}\n')
+    with pytest.raises(DataError, match=r"holes\.jsonl:2: missing group column 'g'"):
+        load_task(f"{holes}?text=s&label=y&group=g")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("s,y,g\na,1,\n")
+    with pytest.raises(DataError, match=r"blank\.csv:2: empty group in column 'g'"):
+        load_task(f"{blank}?text=s&label=y&group=g")
+    for empty, says in (("empty.csv", "empty CSV"), ("header.csv", "no rows"), ("empty.jsonl", "no rows")):
+        (tmp_path / empty).write_text("s,y\n" if empty == "header.csv" else "")
+        with pytest.raises(DataError, match=f"{empty}: {says}"):
+            load_task(f"{tmp_path / empty}?text=s&label=y")
+        with pytest.raises(ValidationError, match=f"{empty}: {says}"):
+            TypeAdapter(TaskName).validate_python(f"{tmp_path / empty}?text=s&label=y")
+
+
+def test_cli_shows_a_mapped_file_task(tmp_path):
+    from alignlab.cli import app
+
+    out = CliRunner().invoke(app, ["tasks", "show", f"{_renamed(tmp_path, '.csv')}?text=statement&label=is_true"])
+    assert out.exit_code == 0, out.output
+    assert "choices: (' False', ' True')" in out.output and "Paris is in France." in out.output
 
 
 def test_unknown_task_lists_builtins():
@@ -138,3 +226,18 @@ def test_builtin_grouped_and_code_tasks():
     he = load_task("humaneval")
     assert len(he) == 164 and he.kind == "code" and "def " in he.texts([0])[0]
     assert {"test", "entry_point"} <= set(he.examples[0].meta)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_cli_elicit_runs_on_a_file_task_without_a_template(tmp_home):
+    """Before the default template this ended in 'task has no template choices'."""
+    from alignlab.cli import app
+
+    data = tmp_home / "claims.csv"
+    data.write_text("claim,verdict,pair\n" + "".join(f"Item {i} is even.,{'yes' if i % 2 == 0 else 'no'},p{i // 2}\n"
+                                                   for i in range(60)))
+    args = ["elicit", "--model", "tiny-bert", "--task", f"{data}?text=claim&label=verdict&group=pair",
+            "--n-items", "40", "--methods", "logistic,zeroshot"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "claims" in out.output and "zeroshot" in out.output

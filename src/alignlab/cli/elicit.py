@@ -19,7 +19,8 @@ def _fmt(est: dict | None) -> str:
 @user_errors
 def elicit(
     model: str = typer.Option("gemma3-270m", help="Model name, local folder or Hugging Face id."),
-    task: str = typer.Option("capitals", help="Task with template choices (name or .jsonl/.csv)."),
+    task: str = typer.Option("capitals", help="Task with template choices: a name, or a .jsonl/.csv path "
+                                              "('path?text=COL&label=COL&group=COL' maps columns)."),
     methods: str = typer.Option("logistic,mass_mean,ccs,crc,zeroshot",
                                 help="Comma-separated: logistic, mass_mean, ccs, crc, zeroshot."),
     transfer: str = typer.Option(None, help="Also test the probes on this task's test split."),

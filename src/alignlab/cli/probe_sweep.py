@@ -13,7 +13,8 @@ from alignlab.cli._common import FORCE, RUNS, THREADS, console, print_warnings, 
 @user_errors
 def probe_sweep(
     models: str = typer.Option("smollm2-135m,gemma3-270m", help="Comma-separated model names."),
-    task: str = typer.Option("sarcasm", help="Task name or .jsonl/.csv path."),
+    task: str = typer.Option("sarcasm", help="Task name or .jsonl/.csv path "
+                                             "('path?text=COL&label=COL&group=COL' maps columns)."),
     n_examples: int = typer.Option(1500, help="Examples drawn from the task."),
     pooling: str = typer.Option("mean", help="mean | last"),
     seed: int = typer.Option(0, help="Seed for the examples and the split."),

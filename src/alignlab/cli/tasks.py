@@ -22,14 +22,15 @@ def list_tasks() -> None:
     for e in entries():
         table.add_row(e.name, e.package, e.description)
     console.print(table)
-    console.print("Your own: any .jsonl/.csv path with 'text' and 'label' columns "
-                  "(alignlab.data.task_from_file maps other columns).")
+    console.print("Your own: any .jsonl/.csv path with 'text' and 'label' columns; map others with "
+                  "'path?text=COL&label=COL&group=COL' (quote it in a shell).")
 
 
 @app.command("show")
 @user_errors
 def show_task(
-    name: str = typer.Argument(..., help="A built-in task name or a .jsonl/.csv path."),
+    name: str = typer.Argument(..., help="A built-in task name or a .jsonl/.csv path "
+                                         "('path?text=COL&label=COL&group=COL')."),
     show: int = typer.Option(3, help="Examples to print."),
     seed: int = typer.Option(0, help="Seed of the split whose sizes are shown."),
 ) -> None:

@@ -40,7 +40,8 @@ def w2s(
     weak: str = typer.Option("smollm2-135m", help="Weak supervisor model."),
     strong: str = typer.Option("gemma3-270m", help="Strong student model."),
     mid: str = typer.Option(None, help="Intermediate model (for --method bootstrap)."),
-    task: str = typer.Option("sarcasm", help="Binary task name or .jsonl/.csv path."),
+    task: str = typer.Option("sarcasm", help="Binary task name or .jsonl/.csv path "
+                                             "('path?text=COL&label=COL&group=COL' maps columns)."),
     method: str = typer.Option("aux_conf", help="xent | aux_conf | conf_filter | bootstrap | knn_smooth"),
     seed: str = typer.Option("0,1,2,3,4", help="Seed values, comma-separated; each draws its own split."),
     n_examples: int = typer.Option(2000, help="Examples drawn from the task."),

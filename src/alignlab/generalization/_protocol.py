@@ -54,17 +54,19 @@ def w2s_seed(
     min_gap: float = 0.0,
     mid_X: np.ndarray | None = None,
     head: HeadConfig = HeadConfig(),
+    groups: Sequence[str] | None = None,
 ) -> dict:
     """One seed of the protocol; accuracies with Wilson CIs and PGR with a paired
     bootstrap CI over test rows. ``weak``/``strong``: learners, or feature matrices
     (then heads with ``head``). ``mid_X``: an intermediate model's features, for
-    methods that supervise through one (``bootstrap``)."""
+    methods that supervise through one (``bootstrap``). ``groups``: one key per row;
+    a group's rows stay on one side of the split."""
     weak, strong = _learner(weak, head), _learner(strong, head)
     if not len(weak.features) == len(strong.features) == len(labels):
         raise ValueError("weak features, strong features and labels must have the same rows")
     if method.needs_mid and mid_X is None:
         raise ValueError(f"method {method.name!r} needs an intermediate model's features (mid)")
-    split = W2SSplit.draw(len(labels), seed, test_fraction)
+    split = W2SSplit.draw(len(labels), seed, test_fraction, groups=groups)
     ev = W2SEvaluator(labels, split)
     weak_model = weak.fit(split.a, ev.supervisor_labels().astype(np.float64), seed)
     weak_labels = weak_model.predict_proba(split.b)  # soft, what the student sees
@@ -101,11 +103,12 @@ def w2s_seeds(
     min_gap: float = 0.0,
     mid_X: np.ndarray | None = None,
     head: HeadConfig = HeadConfig(),
+    groups: Sequence[str] | None = None,
 ) -> dict:
     """The protocol over seeds, with means and t-intervals across seeds. A seed whose
     ceiling does not beat the weak supervisor has PGR NaN: counted, not averaged."""
     weak, strong = _learner(weak, head), _learner(strong, head)
-    runs = [w2s_seed(weak, strong, labels, method, s, min_gap=min_gap, mid_X=mid_X) for s in seeds]
+    runs = [w2s_seed(weak, strong, labels, method, s, min_gap=min_gap, mid_X=mid_X, groups=groups) for s in seeds]
     summary = {role: mean_ci([r["accuracy"][role]["value"] for r in runs]).as_dict()
                for role in ("weak", "student", "ceiling")}
     defined = [r["pgr"] for r in runs if np.isfinite(r["pgr"])]

@@ -108,7 +108,7 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     else:
         learners = {role: HeadLearner(features[role], config.head) for role in ("weak", "strong")}
     result = w2s_seeds(learners["weak"], learners["strong"], task.labels, method, config.seeds,
-                       min_gap=config.min_gap, mid_X=features.get("mid"))
+                       min_gap=config.min_gap, mid_X=features.get("mid"), groups=task.group_keys())
     majority = float(max(task.labels.mean(), 1 - task.labels.mean()))
     warnings += _at_or_below_chance(result["summary"], majority)
     result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers,

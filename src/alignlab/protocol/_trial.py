@@ -177,6 +177,8 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
         reader.close()
         if proc.is_alive():
             proc.kill()
+            if sys.exc_info()[0] is not None:  # a failed trial: wait until it is gone, sandbox and all
+                proc.join()
     atomic_write_bytes(out, data)
     answer = json.loads(data)
     if "error" in answer:
@@ -210,5 +212,5 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
     scores = testbed.score(tb_config, secret, submission, config.seed)
     result = {"scores": scores.model_dump(mode="json"), "sandbox": sandbox}
     if hasattr(testbed, "reveal"):  # what the evaluator discloses once the variant is gone
-        result["revealed"] = testbed.reveal(tb_config, secret)
+        result["revealed"] = testbed.reveal(tb_config, secret, submission)
     return write_run("trial", record_config, result, root=runs_root)

@@ -126,3 +126,8 @@ class Testbed(Protocol):
     def score(self, config: BaseModel, secret: Any, submission: Submission, seed: int) -> Scores:
         """Score a submission against the secret."""
         ...
+
+    # Optional: ``reveal(config, secret, submission) -> dict``, what the evaluator puts in
+    # the trial's record once the variant's worker is gone (which subject was the
+    # organism; per-item correctness for aggregating seeds). Records are hidden from
+    # variants by the sandbox; an evaluator service must not serve them to a proposer.

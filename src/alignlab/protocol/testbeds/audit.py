@@ -208,7 +208,7 @@ class Audit:
         return Scores(testbed="audit", seed=seed, metrics=metrics, primary="auroc_gap", baseline="shortcut_gap",
                       failures=int(failed.sum()), n_items=len(p))
 
-    def reveal(self, config: AuditTestbedConfig, secret: dict) -> dict:
+    def reveal(self, config: AuditTestbedConfig, secret: dict, submission: Submission) -> dict:
         """Disclosed once scored (the worker is gone): which subject was the organism."""
         return {"roles": dict(secret["roles"])}
 
