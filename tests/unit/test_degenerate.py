@@ -85,13 +85,17 @@ def test_at_or_below_chance_is_flagged():
 def test_elicit_on_a_task_without_choices_says_so_before_loading(tmp_home):
     from alignlab.interpretability._elicit import ElicitConfig, run_elicit
 
-    data = _task_file(tmp_home / "plain.jsonl", 40)
     import alignlab.models as models
+    from alignlab.data import TASKS, Template, register_task, task_from_file
 
+    data = _task_file(tmp_home / "plain.jsonl", 40)  # a file task gets True/False choices; this one is told none
+    if "plain-no-choices" not in TASKS:
+        register_task("plain-no-choices", "a task whose template gives no choices", "tests")(
+            lambda: task_from_file(data, template=Template()))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(models, "load_model", lambda *a, **k: pytest.fail("loaded a model"))
         with pytest.raises(AlignlabError, match="has no answer choices"):
-            run_elicit(ElicitConfig(model="tiny-llama", task=data, methods=("zeroshot",), n_items=40))
+            run_elicit(ElicitConfig(model="tiny-llama", task="plain-no-choices", methods=("zeroshot",), n_items=40))
 
 
 @pytest.mark.parametrize(("args", "says"), [

@@ -4,7 +4,7 @@ A task reference names a file and, optionally, which of its columns hold the tex
 label and the group, in a query-string suffix — one string that works as a spec field,
 in YAML and on the command line (quote it there: ``?`` and ``&`` are shell syntax)::
 
-    data.csv                                         columns text, label (no groups)
+    data.csv                                         columns text, label (and group, if present)
     data.jsonl?text=statement&label=is_true          renamed columns
     data.csv?text=claim&label=verdict&group=pair_id  items sharing pair_id share a split
 
@@ -158,13 +158,17 @@ def task_from_file(
     """A task from a ``.jsonl`` or ``.csv`` file.
 
     Args:
-        text, label, group: the column holding each field (label None: unlabelled task).
+        text, label, group: the column holding each field (label None: unlabelled task;
+            group None: the ``group`` column where every row has one, else no groups —
+            a file with a ``group`` column never has its pairs split apart by default).
         label_map: raw label value -> 0/1, for labels that are not yes/no-like.
         template: how to render an example; the other columns are its meta fields. None:
             ``DEFAULT_TEMPLATE`` for a labelled file, a bare ``{text}`` for an unlabelled one.
     """
     path = Path(path).expanduser()
-    rows = _open_rows(path)
+    rows = list(_open_rows(path))
+    if group is None and rows and all("group" in row for _, row in rows):
+        group = "group"
     mapped = {"text": text, "label": label, "group": group}
     examples = []
     for lineno, row in rows:
