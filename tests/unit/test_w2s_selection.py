@@ -93,3 +93,31 @@ def test_pgr_is_reported_only_where_validation_shows_a_gap(gap):
     assert (scores.metrics["pgr"].value is not None) == gap
     if gap:
         assert scores.metrics["gap_val_weak"].lo > 0.15 and 0.3 < scores.metrics["pgr"].value < 0.9
+
+
+def test_hierarchical_bootstrap_counts_undefined_replicates_and_widens_with_seed_spread():
+    from alignlab.generalization._pgr import seed_mean_pgr
+    from alignlab.stats import hierarchical_bootstrap
+
+    rng = np.random.default_rng(0)
+
+    def unit(w, s, c, n=200):
+        return {"weak": rng.random(n) < w, "student": rng.random(n) < s, "ceiling": rng.random(n) < c}
+
+    steady = [unit(0.6, 0.7, 0.8) for _ in range(5)]
+    est, undefined = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), steady, n_boot=400)
+    assert 0.3 < est.value < 0.7 and est.lo < est.value < est.hi and undefined == 0
+    # seeds that disagree: the same mean, a wider interval than rows alone would give
+    spread = [unit(0.6, s, 0.8) for s in (0.6, 0.8, 0.6, 0.8, 0.7)]
+    wide, _ = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), spread, n_boot=400)
+    assert wide.hi - wide.lo > est.hi - est.lo
+    # no gap: most replicates have none, and they are counted, not dropped
+    flat = [unit(0.7, 0.7, 0.7) for _ in range(5)]
+    _, undefined = hierarchical_bootstrap(lambda us: seed_mean_pgr(us, min_gap=0.02), flat, n_boot=400)
+    assert undefined > 200
+    # groups: rows of one group are drawn together (two identical rows per group: still a valid draw)
+    paired = [{k: np.repeat(v[:100], 2) for k, v in unit(0.6, 0.7, 0.8).items()} for _ in range(3)]
+    groups = [[str(i // 2) for i in range(200)]] * 3
+    grouped, _ = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), paired, groups, n_boot=400)
+    naive, _ = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), paired, None, n_boot=400)
+    assert grouped.hi - grouped.lo > naive.hi - naive.lo  # pairs are not independent rows

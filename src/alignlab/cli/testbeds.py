@@ -31,12 +31,14 @@ def list_testbeds() -> None:
 @app.command("show")
 @user_errors
 def show(name: str = typer.Argument(..., help="A testbed name.")) -> None:
-    """The testbed's config schema and each variant's parameter schema (JSON)."""
+    """The testbed's config schema, each variant's parameter schema and its named cells
+    (``search``: where a researcher optimises; ``heldout``: where a finding is confirmed) as JSON."""
     from alignlab.protocol.testbeds import TESTBEDS
 
     testbed = TESTBEDS.create(name)
     schema = {"testbed": name, "description": TESTBEDS.get(name).description,
               "config": testbed.Config.model_json_schema(),
               "variants": {v: {"description": testbed.variants.get(v).description, "params": testbed.variants.schema(v)}
-                           for v in testbed.variants.names()}}
+                           for v in testbed.variants.names()},
+              "cells": getattr(testbed, "cells", {})}
     console.print_json(json.dumps(schema))

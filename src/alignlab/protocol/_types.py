@@ -127,6 +127,9 @@ class Testbed(Protocol):
         """Score a submission against the secret."""
         ...
 
+    # Optional: ``cells = {"search": [params, ...], "heldout": [params, ...]}``, named
+    # instances of the config: a researcher searches on the first and a finding is
+    # confirmed on the second, which the search never scored (``alignlab testbeds show``).
     # Optional: ``reveal(config, secret, submission) -> dict``, what the evaluator puts in
     # the trial's record once the variant's worker is gone (which subject was the
     # organism; per-item correctness for aggregating seeds). Records are hidden from

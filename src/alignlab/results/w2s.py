@@ -49,14 +49,16 @@ def _task(params: dict) -> str:
 
 
 def _cell_key(params: dict) -> str:
-    return json.dumps({k: v for k, v in params.items()}, sort_keys=True)
+    """A cell: the testbed's params but ``mid``, which changes only what a method may use
+    (the weak supervisor, ceiling and split are the same with or without it)."""
+    return json.dumps({k: v for k, v in params.items() if k != "mid"}, sort_keys=True)
 
 
-def _method(variant: dict) -> str:
+def _method(variant: dict, mid: str | None) -> str:
     params = variant.get("params", {})
     name = params.get("method", "xent")
     extra = {k: v for k, v in params.items() if k != "method"}
-    return name + (f" {json.dumps(extra, sort_keys=True)}" if extra else "")
+    return name + (f" {json.dumps(extra, sort_keys=True)}" if extra else "") + (f" via {mid}" if mid else "")
 
 
 class Cell:
@@ -74,7 +76,7 @@ class Cell:
         from alignlab.protocol.testbeds.w2s import W2STestbedConfig
 
         p, default = self.params, W2STestbedConfig().model_dump(mode="json")
-        knobs = [f"{k}={p[k]}" for k in ("weak_rows", "weak_depths", "mid", "n_examples") if p.get(k) != default[k]]
+        knobs = [f"{k}={p[k]}" for k in ("weak_rows", "weak_depths", "n_examples") if p.get(k) != default[k]]
         return f"{p['weak']} → {p['strong']}" + (f" ({', '.join(knobs)})" if knobs else "")
 
     def seeds(self, method: str = "xent") -> list[int]:
@@ -195,7 +197,7 @@ class W2SResults(CampaignRenderer):
                 missing += 1
                 cell.missing += 1
                 continue
-            cell.trials[_method(config.variant.model_dump(mode="json"))][config.seed] = record
+            cell.trials[_method(config.variant.model_dump(mode="json"), params["mid"])][config.seed] = record
         for cell in cells.values():
             cell.reference = "xent" if cell.seeds("xent") else next(iter(cell.trials), None)
         return list(cells.values()), total, missing
