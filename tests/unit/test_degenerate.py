@@ -71,6 +71,9 @@ def test_w2s_one_seed_cli_prints_no_interval_and_flags_chance(tmp_home, one_thre
     flagged = [w for w in result["warnings"] if "majority-class rate" in w]
     weak, ceiling = result["summary"]["weak"]["value"], result["summary"]["ceiling"]["value"]
     assert len(flagged) == (weak <= 0.5) + (ceiling <= 0.5)  # flagged exactly when at or below
+    assert (result["summary"]["pgr"] is None) >= bool(flagged)  # and then no PGR is printed or recorded
+    assert bool(result["summary"].get("pgr_withheld")) == bool(flagged)
+    assert ("not reported" in out.output) == bool(flagged)
 
 
 def test_at_or_below_chance_is_flagged():

@@ -73,7 +73,9 @@ def w2s(
         table.add_row(role, f"{e['value']:.3f}", interval_text(e), str(seed_runs[0]["n_test"]))
     if "majority_rate" in record.result:
         table.add_row("majority class", f"{record.result['majority_rate']:.3f}", "", "", style="dim")
-    if s["pgr"] is None:
+    if s.get("pgr_withheld"):
+        table.add_row("PGR", "not reported", "a role is at or below the majority class", "")
+    elif s["pgr"] is None:
         table.add_row("PGR", "undefined", "ceiling does not beat weak", "")
     else:
         table.add_row("PGR", f"{s['pgr']['value']:.2f}", interval_text(s["pgr"], 2),

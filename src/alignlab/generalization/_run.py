@@ -110,7 +110,11 @@ def _run(config: W2SConfig, runs_root=None) -> RunRecord:
     result = w2s_seeds(learners["weak"], learners["strong"], task.labels, method, config.seeds,
                        min_gap=config.min_gap, mid_X=features.get("mid"), groups=task.group_keys())
     majority = float(max(task.labels.mean(), 1 - task.labels.mean()))
-    warnings += _at_or_below_chance(result["summary"], majority)
+    below = _at_or_below_chance(result["summary"], majority)
+    if below:  # no signal or no gap: a PGR here would be a confident wrong number
+        result["summary"]["pgr"] = None
+        result["summary"]["pgr_withheld"] = "; ".join(below)
+    warnings += below
     result.update(task=task.name, task_fingerprint=task.fingerprint, n_examples=len(task), layers=layers,
                   n_params=sizes, majority_rate=majority, warnings=warnings)
     for warning in warnings:
@@ -128,7 +132,7 @@ def _at_or_below_chance(summary: dict, majority: float) -> list[str]:
         value = summary[role]["value"]
         if value <= majority:
             out.append(f"{role} accuracy {value:.3f} is at or below the majority-class rate {majority:.3f}: {meaning}"
-                       "; PGR here is not meaningful")
+                       "; PGR is not reported")
     return out
 
 
