@@ -99,15 +99,21 @@ def test_run_elicit_end_to_end(tmp_home):
     assert out.plot.exists() and out.plot.parent == out.run_dir
     assert set(res["methods"]) == {"logistic", "mass_mean", "ccs", "crc", "zeroshot"}
     assert res["n_train"] + res["n_val"] + res["n_test"] == res["n_items"] == 60
+    assert res["headline"] == "accuracy"  # capitals: a true and a false statement per country
     for method in ("logistic", "ccs"):
         rec = res["methods"][method]
         assert rec["layers"] == [0, 1] and rec["failures"] == []
-        # the reported layer is the validation argmax, and its test number is that layer's
-        i = int(np.argmax([v["value"] for v in rec["val"]]))
+        # supervised: the reported layer is the validation argmax; CCS: the lowest training
+        # loss (no labels) — and its test numbers are that layer's
+        pick = [v["value"] for v in rec["val"]] if method == "logistic" else rec["label_free_score"]
+        i = int(np.argmax(pick))
         assert rec["best"]["layer"] == rec["layers"][i] and rec["best"]["test"] == rec["test"][i]
-        assert rec["best"]["test"]["n"] == res["n_test"]
-    ccs = res["methods"]["ccs"]["best"]
-    assert ccs["test_best_sign"] >= ccs["test"]["value"] - 1e-12  # max(acc, 1-acc) is an upper bound
+        assert rec["best"]["test_balanced"] == rec["test_balanced"][i] and rec["best"]["test_auroc"] == rec["test_auroc"][i]
+        assert rec["best"]["test"]["n"] == res["n_test"] == len(rec["best"]["test_pred"])
+    ccs = res["methods"]["ccs"]
+    assert all(np.isfinite(ccs["label_free_score"])) and "CCS loss" in ccs["selection"]
+    assert ccs["oracle"]["layer"] == ccs["layers"][int(np.argmax([v["value"] for v in ccs["val"]]))]
+    assert ccs["best"]["test_best_sign"] >= ccs["best"]["test"]["value"] - 1e-12  # max(acc, 1-acc): an upper bound
     assert res["transfer"]["methods"]["logistic"]["test"]["n"] == res["transfer"]["n_test"]
     assert res["transfer"]["methods"]["ccs"]["test_target_norm"]["n"] == res["transfer"]["n_test"]
     assert "misleading2" in res["task"]

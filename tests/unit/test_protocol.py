@@ -140,8 +140,10 @@ def test_w2s_testbed_reproduces_the_w2s_run_kind_seed_by_seed(tmp_home, one_thre
 
 
 def test_elicit_testbed_reproduces_the_elicit_run_kind(tmp_home, one_thread):
-    """Same items, split, activations and probes: the layer the evaluator picks on
-    validation and the test accuracy there equal the ``elicit`` run's."""
+    """Same items, split, activations, probes and rules: the layer the evaluator reports
+    (supervised: chosen on validation; unsupervised: by the probe's label-free score) and
+    the test scores there equal the ``elicit`` run's, and so does the validation-chosen
+    oracle layer kept apart for the unsupervised probe."""
     from alignlab.interpretability._elicit import ElicitConfig, run_elicit
 
     base = {"model": "tiny-llama", "task": "capitals", "n_items": 40, "layer_stride": 2}
@@ -151,9 +153,17 @@ def test_elicit_testbed_reproduces_the_elicit_run_kind(tmp_home, one_thread):
         trial = TrialConfig(testbed="elicit", params={**base, "train_labels": labels, "sign_labels": 8},
                             variant={"name": "probe", "params": {"method": method, "params": params}}, seed=0)
         scores = Scores.model_validate(run_trial(trial).result["scores"])
-        best = old["methods"][method]["best"]
+        rec = old["methods"][method]
+        best = rec["best"]
+        assert scores.primary == ("test_balanced" if old["headline"] == "balanced_accuracy" else "test")
         assert scores.metrics["layer"].value == best["layer"], method
         assert scores.metrics["test"].value == best["test"]["value"] and scores.metrics["test"].n == old["n_test"]
+        assert scores.metrics["test_balanced"].value == pytest.approx(best["test_balanced"]["value"])
+        if labels == "sign":
+            assert scores.metrics["oracle_layer"].value == rec["oracle"]["layer"]
+            assert scores.metrics["oracle_test"].value == rec["oracle"]["test"]["value"]
+        else:
+            assert "oracle_layer" not in scores.metrics
 
 
 @pytest.mark.parametrize(("fields", "says"), [

@@ -34,7 +34,7 @@ def elicit(
     threads: int = THREADS,
     force: bool = FORCE,
 ) -> None:
-    """Accuracy per method at the layer chosen on validation, with 95% CIs; plot; run record."""
+    """Accuracy per method at its chosen layer (supervised: on validation; CCS/CRC: without labels), with 95% CIs; plot; run record."""
     from alignlab.interpretability._elicit import ElicitConfig
 
     config = ElicitConfig(model=model, task=task, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
@@ -42,7 +42,7 @@ def elicit(
                           prefix=prefix, seed=seed, dtype=dtype)
     record = run_recorded("elicit", config, runs, force, threads)
     res = record.result
-    table = Table(title=f"{res['model']} on {res['task']}: test accuracy at the layer chosen on validation "
+    table = Table(title=f"{res['model']} on {res['task']}: test accuracy at the chosen layer (supervised: on validation; CCS/CRC: without labels) "
                         f"(n_train={res['n_train']}, n_val={res['n_val']}, n_test={res['n_test']}, 95% Wilson CI)")
     for col in ("method", "layer", "test accuracy", "max(acc, 1-acc) on test"):
         table.add_column(col, justify="right")

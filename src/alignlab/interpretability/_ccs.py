@@ -14,7 +14,10 @@ against a one-restart-at-a-time loop). Adam's per-parameter updates and a loss t
 a sum over restarts keep each restart's trajectory exactly what it would be alone.
 
 Predictions average the two views of a pair: p̄ = ½ (p⁺ + 1 − p⁻) = p(label 1).
-The direction is found only up to sign; see ``TruthProbe`` for how it is resolved.
+The direction is found only up to sign; see ``TruthProbe`` for how it is resolved. The
+final loss on the training pairs (``loss_``) is also what chooses CCS's layer in the
+unsupervised setting (``label_free_score_``): it is on the same scale at every layer,
+since each side is normalised first.
 """
 
 from __future__ import annotations
@@ -118,6 +121,13 @@ class CCS(TruthProbe):
         if S.shape[1] != 2:
             raise ValueError("CCS needs (n, 2, d) contrast pairs")
         return S
+
+    @property
+    def label_free_score_(self) -> float:
+        """−(CCS loss) of the kept restart on the training pairs: consistency plus
+        confidence, no labels and independent of the sign — the layer-selection criterion
+        of the unsupervised setting (the lowest loss wins)."""
+        return -self.loss_
 
     @property
     def direction_(self) -> Float[np.ndarray, " d"]:

@@ -5,7 +5,10 @@ pairs. If the model represents truth, the true completion moves along one direct
 and the false one the other way, so truth is the direction of greatest variance of d:
 its top principal component. A feature that is the same on both sides of a pair (the
 topic, the sentence length) cancels in d, however strong it is in the raw activations.
-No optimiser, no restarts, deterministic. Found up to sign, like CCS.
+No optimiser, no restarts, deterministic. Found up to sign, like CCS. The share of the
+differences' variance along that direction (``explained_variance_ratio_``, scale-free)
+is what chooses CRC's layer in the unsupervised setting: a layer where one direction
+dominates the contrast is the one where the clustering is most clear-cut.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ class CRC(TruthProbe):
         self.sign_ = 1
         self.sign_ = resolve_sign(self.decision_function(X), y, len(D))
         return self
+
+    @property
+    def label_free_score_(self) -> float:
+        """Share of the training differences' variance along the found direction: how
+        much one direction dominates the contrast, without labels and independent of the
+        sign — the layer-selection criterion of the unsupervised setting (largest wins)."""
+        return self.explained_variance_ratio_
 
     @property
     def direction_(self) -> Float[np.ndarray, " d"]:

@@ -2,17 +2,36 @@
 
 For one model and one task: build contrast pairs from the task's template, extract
 every layer's last-token activations for both sides (cached), and at each chosen layer
-fit every requested probe on the training split. The best layer of each method is
-picked on the validation split — never on test — and the test accuracy at that layer is
-what gets reported, with its Wilson interval and denominator. The zero-shot baseline
-reads the same prompts through the LM head. Optionally the probes trained here are
-tested on another task's test split (``transfer``), and the prompts can carry a
-misleading few-shot prefix (``prefix="misleading"``).
+fit every requested probe on the training split. One layer per method is reported —
+never chosen on test — with its test scores, their intervals and denominators. The
+zero-shot baseline reads the same prompts through the LM head. Optionally the probes
+trained here are tested on another task's test split (``transfer``), and the prompts
+can carry a misleading few-shot prefix (``prefix="misleading"``).
 
-Unsupervised probes (CCS, CRC) are reported two ways, both named in the record:
-``test`` — sign chosen with ``sign_labels`` labelled training rows (the labels never
-enter the loss) — and ``test_best_sign`` = max(acc, 1 − acc) on test, the label-free
-number of Burns et al., which is an upper bound because it peeks at the test sign.
+The rules, shared with the protocol testbed (``alignlab.protocol.testbeds.elicit``):
+
+- **Headline metric.** A task is *imbalanced* when the majority class of its training
+  labels exceeds ``IMBALANCED_ABOVE`` = 0.6 (TruthfulQA: 0.76). There accuracy rewards
+  answering the majority class, so balanced accuracy (the mean of the two classes'
+  recalls: 0.5 for any constant answer) is the headline and chooses the supervised
+  layer; elsewhere accuracy does. Accuracy, balanced accuracy, AUROC (from the probe's
+  scores) and the majority-class rate are recorded for every method either way.
+- **Supervised probes** (logistic, mass-mean): the layer with the best validation
+  headline metric (ties: the shallower).
+- **Unsupervised probes** (CCS, CRC): the layer with the best ``label_free_score_`` of
+  the fit on the training rows — the lowest CCS loss (consistency + confidence), the
+  largest share of variance along CRC's direction — so no label, of any split, chooses
+  it. What validation labels would have chosen is kept apart as ``oracle``: an upper
+  bound on label-free selection, never the reported number.
+- **Sign of an unsupervised probe.** Its direction is found up to sign; ``sign_labels``
+  seeded training rows (8 by default) orient it by majority agreement — they never
+  enter the loss or the layer choice. ``test`` is that oriented accuracy;
+  ``test_best_sign`` = max(acc, 1 − acc) on test is Burns et al.'s label-free number, an
+  upper bound because it peeks at the test sign.
+
+The record keeps each method's test predictions and scores at its reported layer (and
+the test items' labels and groups), so seeds can be pooled with intervals that resample
+seeds and groups without re-running anything.
 """
 
 from __future__ import annotations
@@ -29,13 +48,24 @@ from alignlab.interpretability._ccs import CCS
 from alignlab.interpretability._crc import CRC
 from alignlab.interpretability._logistic import LogisticProbe
 from alignlab.interpretability._mass_mean import MassMeanProbe
-from alignlab.interpretability._truth_probe import TruthProbe
+from alignlab.interpretability._truth_probe import (
+    TruthProbe,
+    auroc_ci,
+    balanced_accuracy,
+    balanced_accuracy_ci,
+    best_sign_accuracy,
+)
 from alignlab.names import ModelRef, TaskName
 from alignlab.protocol import Registry
 from alignlab.threads import torch_threads
 
 Method = Literal["logistic", "mass_mean", "ccs", "crc", "zeroshot"]
+Headline = Literal["accuracy", "balanced_accuracy"]
 UNSUPERVISED = ("ccs", "crc")
+IMBALANCED_ABOVE = 0.6
+"""A task whose training majority class exceeds this share is scored by balanced accuracy."""
+LABEL_FREE_CRITERION = {"ccs": "lowest CCS loss (consistency + confidence) on the training pairs",
+                        "crc": "largest share of the training differences' variance along the CRC direction"}
 
 
 class ElicitConfig(BaseModel):
@@ -152,38 +182,125 @@ def _sign_mask(y: np.ndarray, train: np.ndarray, k: int, seed: int) -> np.ndarra
     return masked
 
 
-def _sweep(method, acts, y, groups, split, layers, config):
-    """Fit ``method`` at every layer on train; val and test accuracy per layer."""
-    from alignlab.interpretability import best_sign_accuracy
+def majority(y_train) -> tuple[int, float]:
+    """The majority class of the training labels (ties: class 1) and its share."""
+    rate = float(np.mean(np.asarray(y_train) == 1))
+    return int(rate >= 0.5), max(rate, 1.0 - rate)
 
-    out = {"layers": layers, "val": [], "test": [], "test_best_sign": [], "failures": []}
-    y_fit = _sign_mask(y, split.train, config.sign_labels, config.seed) if method in UNSUPERVISED \
-        else y[split.train]
-    fitted, start = {}, time.perf_counter()
+
+def headline_metric(y_train) -> Headline:
+    """``balanced_accuracy`` where the training majority class exceeds ``IMBALANCED_ABOVE``,
+    else ``accuracy``: decided from training labels, so no test label picks the metric."""
+    return "balanced_accuracy" if majority(y_train)[1] > IMBALANCED_ABOVE else "accuracy"
+
+
+def _argmax(values) -> int | None:
+    """The first index of the largest finite value (ties: the shallower layer), or None."""
+    finite = [(v, -i) for i, v in enumerate(values) if v is not None and np.isfinite(v)]
+    return -max(finite)[1] if finite else None
+
+
+def choose_layer(val: list[float | None], label_free: list[float | None] | None = None) \
+        -> tuple[int | None, int | None, str]:
+    """(index reported, index validation would choose, the rule used) over the probed layers.
+
+    Args:
+        val: the headline metric on validation per layer (None: the fit failed there).
+        label_free: for an unsupervised probe, its ``label_free_score_`` per layer (higher
+            = better); None for a supervised probe, whose layer is chosen on validation.
+            Where no layer has a finite score (a variant of the testbed that reports
+            none), the middle fitted layer is reported: a choice fixed in advance.
+    """
+    oracle = _argmax(val)
+    if label_free is None:
+        return oracle, oracle, "best validation score"
+    chosen = _argmax(label_free)
+    if chosen is not None:
+        return chosen, oracle, "label-free criterion on the training rows"
+    fitted = [i for i, v in enumerate(val) if v is not None]
+    return (fitted[len(fitted) // 2] if fitted else None), oracle, "no label-free score: middle fitted layer"
+
+
+def _scores(y, pred, score, groups, part: str, with_auroc: bool) -> dict:
+    """Accuracy, balanced accuracy (and AUROC) of one split, each with its interval."""
+    out = {part: _acc(y, pred, groups), f"{part}_balanced": balanced_accuracy_ci(y, pred, groups).as_dict()}
+    if with_auroc:
+        auc = auroc_ci(y, score, groups)
+        out[f"{part}_auroc"] = None if auc is None else auc.as_dict()
+    return out
+
+
+def _sweep(method, acts, y, groups, split, layers, config, headline: Headline):
+    """Fit ``method`` at every layer on train; its val and test scores per layer; the
+    reported layer by the module's rules (``choose_layer``)."""
+    unsupervised = method in UNSUPERVISED
+    keys = ("val", "val_balanced", "test", "test_balanced", "test_auroc", "test_best_sign")
+    out = {"layers": layers, **{k: [] for k in keys}, "failures": []}
+    if unsupervised:
+        out["label_free_score"] = []
+    y_fit = _sign_mask(y, split.train, config.sign_labels, config.seed) if unsupervised else y[split.train]
+    fitted, test_out, start = {}, {}, time.perf_counter()
     for layer in layers:
         X = acts[:, :, layer]  # (n, 2, d)
         try:
             probe = _make_probe(method, config).fit(X[split.train], y_fit)
         except (ValueError, np.linalg.LinAlgError) as err:  # counted, never dropped
             out["failures"].append({"layer": layer, "error": str(err)})
-            for key in ("val", "test", "test_best_sign"):
+            for key in keys + (("label_free_score",) if unsupervised else ()):
                 out[key].append(None)
             continue
         fitted[layer] = probe
+        score_test = probe.decision_function(X[split.test])  # (n_test,) logit of label 1
         pred_val, pred_test = probe.predict(X[split.val]), probe.predict(X[split.test])
-        out["val"].append(_acc(y[split.val], pred_val, groups[split.val]))
-        out["test"].append(_acc(y[split.test], pred_test, groups[split.test]))
+        test_out[layer] = (pred_test, score_test)
+        for part, pred, score, rows in (("val", pred_val, None, split.val), ("test", pred_test, score_test, split.test)):
+            for key, value in _scores(y[rows], pred, score, groups[rows], part, part == "test").items():
+                out[key].append(value)
         out["test_best_sign"].append(best_sign_accuracy(y[split.test], pred_test))
+        if unsupervised:
+            out["label_free_score"].append(probe.label_free_score_)
     out["fit_seconds"] = time.perf_counter() - start
-    scored = [(v["value"], -i) for i, v in enumerate(out["val"]) if v is not None]
-    if not scored:
+    val_key = "val_balanced" if headline == "balanced_accuracy" else "val"
+    i, oracle, rule = choose_layer([v and v["value"] for v in out[val_key]],
+                                   out["label_free_score"] if unsupervised else None)
+    if not unsupervised:
+        out["selection"] = f"best validation {headline.replace('_', ' ')}"
+    else:
+        out["selection"] = f"{LABEL_FREE_CRITERION[method]} (no labels)" if rule.startswith("label") else rule
+    def at(k: int) -> dict:  # a layer's scores, with its test predictions kept for pooling seeds
+        pred_test, score_test = test_out[layers[k]]
+        return {"layer": layers[k], **{key: out[key][k] for key in keys},
+                "test_pred": pred_test.astype(int).tolist(), "test_score": _round(score_test)}
+
+    if unsupervised and oracle is not None:
+        out["oracle"] = {**at(oracle), "note": f"layer chosen with validation labels ({headline.replace('_', ' ')}):"
+                                               " an upper bound on label-free selection, not a reported number"}
+    if i is None:
         out["best_layer"] = None
         return out, None
-    i = -max(scored)[1]  # highest validation accuracy; ties go to the shallower layer
-    out["best_layer"] = layers[i]
-    out["best"] = {"layer": layers[i], "val": out["val"][i], "test": out["test"][i],
-                   "test_best_sign": out["test_best_sign"][i]}
+    out["best_layer"], out["best"] = layers[i], at(i)
     return out, (layers[i], fitted[layers[i]])
+
+
+def _round(x) -> list[float]:
+    """Scores for the record: 6 significant digits keep ranks and the file small."""
+    return [float(f"{v:.6g}") for v in np.asarray(x, dtype=np.float64)]
+
+
+def _zeroshot(lp, y, groups, split) -> dict:
+    """The zero-shot baseline's record from the (n, 2) log-probabilities of the choices:
+    plain (threshold 0) and calibrated (the median training log-odds, no labels)."""
+    from alignlab.interpretability._zeroshot import ZeroShot
+
+    zs = ZeroShot().fit(lp[split.train])
+    pred, score = zs.predict(lp[split.test]), zs.decision_function(lp[split.test])
+    rec = {**_scores(y[split.val], zs.predict(lp[split.val]), None, groups[split.val], "val", False),
+           **_scores(y[split.test], pred, score, groups[split.test], "test", True),
+           "test_calibrated": _acc(y[split.test], ZeroShot(calibrate=True).fit(lp[split.train])
+                                   .predict(lp[split.test]), groups[split.test])}
+    rec["best"] = {k: rec[k] for k in ("test", "test_balanced", "test_auroc")}
+    rec["best"].update(test_pred=pred.astype(int).tolist(), test_score=_round(score))
+    return rec
 
 
 def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | None = None) -> ElicitResult:
@@ -192,7 +309,7 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     from alignlab.data import load_task, misleading_prefix
     from alignlab.errors import AlignlabError
     from alignlab.interpretability._elicit_plot import plot_elicit
-    from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
+    from alignlab.interpretability._zeroshot import choice_logprobs
     from alignlab.models import load_model
     from alignlab.store import run_path, write_run
 
@@ -208,7 +325,8 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     if config.prefix == "misleading":
         task = misleading_prefix(task, split.train, k=config.prefix_shots, seed=config.seed)
     lm = load_model(config.model, dtype=config.dtype)
-    y, groups = task.labels, np.array(task.group_keys())
+    y, groups = task.labels, np.array(task.group_keys()).astype(str)
+    headline, (majority_class, majority_rate) = headline_metric(y[split.train]), majority(y[split.train])
     layers = _probe_layers(config, lm.n_layers)
     probes = [m for m in config.methods if m != "zeroshot"]
     acts = _pairs(lm, task, config) if probes else None
@@ -218,6 +336,13 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
         "choices": list(task.template.choices), "n_items": len(task),
         "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
         "positive_rate_test": float(y[split.test].mean()), "sign_labels": config.sign_labels,
+        "sign": (f"CCS and CRC oriented by {config.sign_labels} seeded labelled training rows (majority agreement)"
+                 if config.sign_labels else "CCS and CRC left with the sign their fit found (sign_labels=0): only "
+                 "test_best_sign is meaningful") + "; no label enters their loss or their layer choice",
+        "headline": headline, "imbalanced_above": IMBALANCED_ABOVE,
+        "majority": {"class": majority_class, "rate_train": majority_rate,
+                     "test": _acc(y[split.test], np.full(len(split.test), majority_class), groups[split.test])},
+        "test_items": {"y": y[split.test].astype(int).tolist(), "group": groups[split.test].tolist()},
         "warnings": warnings, "methods": {},
     }
     best = {}
@@ -225,23 +350,18 @@ def run_elicit(config: ElicitConfig = ElicitConfig(), runs_root: str | Path | No
     # these many small fits run faster on one thread (alignlab.threads has the numbers).
     with torch_threads(1):
         for method in probes:
-            result["methods"][method], best[method] = _sweep(method, acts, y, groups, split, layers, config)
-    zs = None
+            result["methods"][method], best[method] = _sweep(method, acts, y, groups, split, layers, config,
+                                                             headline)
+    with_zeroshot = False
     if "zeroshot" in config.methods:
         if lm.arch != "causal":
             result["methods"]["zeroshot"] = {"skipped": f"{lm.name} is an encoder: no LM head"}
         else:
-            lp = choice_logprobs(lm, task, max_length=config.max_length)  # (n, 2)
-            zs = ZeroShot().fit(lp[split.train])
-            result["methods"]["zeroshot"] = {
-                "val": _acc(y[split.val], zs.predict(lp[split.val]), groups[split.val]),
-                "test": _acc(y[split.test], zs.predict(lp[split.test]), groups[split.test]),
-                "test_calibrated": _acc(y[split.test], ZeroShot(calibrate=True).fit(lp[split.train])
-                                        .predict(lp[split.test]), groups[split.test]),
-            }
-            result["methods"]["zeroshot"]["best"] = {"test": result["methods"]["zeroshot"]["test"]}
+            with_zeroshot = True
+            result["methods"]["zeroshot"] = _zeroshot(choice_logprobs(lm, task, max_length=config.max_length),
+                                                      y, groups, split)
     if config.transfer:
-        result["transfer"] = _transfer(lm, config, best, zs is not None)
+        result["transfer"] = _transfer(lm, config, best, with_zeroshot)
     digest = {"model_digest": lm.digest, "task_fingerprint": task.fingerprint}
     del lm, acts
     cfg = config.model_dump(mode="json")
@@ -261,15 +381,15 @@ def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict
     import copy
 
     from alignlab.data import load_task
-    from alignlab.interpretability import PairNormalizer, best_sign_accuracy
+    from alignlab.interpretability import PairNormalizer
     from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
 
     target = load_task(config.transfer).subset(config.n_items, seed=config.seed)
     split = target.split(seed=config.seed, fractions=config.fractions)
-    y, groups = target.labels, np.array(target.group_keys())[split.test]
+    y, groups = target.labels, np.array(target.group_keys()).astype(str)[split.test]
     acts = _pairs(lm, target, config) if any(b is not None for b in best.values()) else None
     out = {"task": target.name, "task_fingerprint": target.fingerprint, "n_test": len(split.test),
-           "methods": {}}
+           "test_items": {"y": y[split.test].astype(int).tolist(), "group": groups.tolist()}, "methods": {}}
     for method, chosen in best.items():
         if chosen is None:
             out["methods"][method] = {"skipped": "no layer could be fitted on the source task"}
@@ -281,10 +401,17 @@ def _transfer(lm, config: ElicitConfig, best: dict, with_zeroshot: bool) -> dict
         adapted.normalizer_ = PairNormalizer(scale=config.scale).fit(X[split.train])
         pred_adapted = adapted.predict(X[split.test])
         out["methods"][method] = {"layer": layer, "test": _acc(y[split.test], pred, groups),
+                                  "test_balanced": balanced_accuracy(y[split.test], pred),
                                   "test_best_sign": best_sign_accuracy(y[split.test], pred),
                                   "test_target_norm": _acc(y[split.test], pred_adapted, groups),
-                                  "test_target_norm_best_sign": best_sign_accuracy(y[split.test], pred_adapted)}
+                                  "test_target_norm_balanced": balanced_accuracy(y[split.test], pred_adapted),
+                                  "test_target_norm_best_sign": best_sign_accuracy(y[split.test], pred_adapted),
+                                  "test_pred": pred.astype(int).tolist(),
+                                  "test_target_norm_pred": pred_adapted.astype(int).tolist()}
     if with_zeroshot:
         lp = choice_logprobs(lm, target, split.test, max_length=config.max_length)
-        out["methods"]["zeroshot"] = {"test": _acc(y[split.test], ZeroShot().fit(lp).predict(lp), groups)}
+        pred = ZeroShot().fit(lp).predict(lp)
+        out["methods"]["zeroshot"] = {"test": _acc(y[split.test], pred, groups),
+                                      "test_balanced": balanced_accuracy(y[split.test], pred),
+                                      "test_pred": pred.astype(int).tolist()}
     return out

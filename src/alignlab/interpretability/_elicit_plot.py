@@ -31,7 +31,7 @@ def plot_elicit(result: dict, path: str | Path) -> Path:
         if rec.get("best_layer") is not None:
             ax.axvline(rec["best_layer"], color=color, ls=":", lw=1)
     ax.axhline(0.5, color="grey", lw=0.8, alpha=0.6)
-    ax.set_xlabel("block (dotted: layer chosen on validation)")
+    ax.set_xlabel("block (dotted: the chosen layer — supervised on validation, CCS/CRC without labels)")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0.3, 1.02)
     ax.set_title(f"{result['model']} on {result['task']} (n_test={result['n_test']}, 95% Wilson CI)", fontsize=10)

@@ -92,9 +92,10 @@ def elicit_body(runs: dict[str, Run]) -> str:
             rows.append([esc(model), esc(m), esc(best.get("layer", "")), est(best.get("val")), est(best.get("test")),
                          est(best.get("test_best_sign")) if "test_best_sign" in best else ""])
     out.append("<p class='note'>Truth probes per layer on each base model (contrast pairs from the task's "
-               "template). The layer is chosen on validation, the accuracy reported on test. Unsupervised probes "
+               "template). A supervised probe's layer is chosen on validation, an unsupervised one's (CCS, CRC) without labels "
+               "(lowest CCS loss; most variance explained); the accuracy is reported on test. Unsupervised probes "
                "(CCS, CRC) are oriented with a few labels; 'best sign' peeks at the test sign (an upper bound).</p>")
-    out.append(table(["model", "probe", "layer (val-chosen)", "val acc", "test acc", "test, best sign"], rows))
+    out.append(table(["model", "probe", "layer (chosen)", "val acc", "test acc", "test, best sign"], rows))
     for model, rec in runs.items():
         plot = rec.path / "accuracy_by_layer.png"
         if plot.exists():
