@@ -121,3 +121,16 @@ def test_hierarchical_bootstrap_counts_undefined_replicates_and_widens_with_seed
     grouped, _ = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), paired, groups, n_boot=400)
     naive, _ = hierarchical_bootstrap(lambda us: seed_mean_pgr(us), paired, None, n_boot=400)
     assert grouped.hi - grouped.lo > naive.hi - naive.lo  # pairs are not independent rows
+
+
+def test_student_features_fixed_in_advance_are_the_middle_block(tmp_home, one_thread):
+    from alignlab.generalization._select import candidate_layers
+    from alignlab.protocol.testbeds.w2s import W2STestbedConfig
+
+    task = _task_file(tmp_home / "t.jsonl", np.tile([1, 0], 60))
+    testbed = TESTBEDS.create("w2s")
+    config = W2STestbedConfig(weak="tiny-bert", strong="tiny-llama", n_examples=120, task=task,
+                              student_features="middle")
+    secret = testbed.open(config, 0, Problem(tmp_home / "p"))
+    assert secret["choices"]["student"]["features"] == f"L{candidate_layers(3, [0.5])[0]}/mean"
+    assert secret["choices"]["ceiling"]["features"] in {f"L{b}/{p}" for b in candidate_layers(3) for p in ("mean", "last")}

@@ -38,6 +38,8 @@ class FeatureBank:
     digest: str
     """The model's weights digest (what the features were computed from)."""
     n_params: int
+    n_layers: int = 0
+    """Blocks of the model (what ``candidate_layers`` maps depths onto)."""
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.features[key]
@@ -81,7 +83,7 @@ def feature_bank(model: str, task, fractions: Sequence[float] = FRACTIONS,
                                  f"{task.name!r}; try another dtype (ALIGNLAB_DTYPE=float32)")
             X.setflags(write=False)  # shared between trials: a method that writes to it fails loudly
             features[f"L{layer}/{pooling}"] = X
-    bank = FeatureBank(features, lm.digest, sum(p.numel() for p in lm.model.parameters()))
+    bank = FeatureBank(features, lm.digest, sum(p.numel() for p in lm.model.parameters()), lm.n_layers)
     if key:
         if len(_BANKS) >= _BANKS_MAX:
             _BANKS.pop(next(iter(_BANKS)))  # oldest first

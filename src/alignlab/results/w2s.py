@@ -48,17 +48,22 @@ def _task(params: dict) -> str:
     return Path(task.split("?")[0]).stem if "/" in task or "." in task else task
 
 
+_STUDENT_ONLY = ("mid", "student_features")
+"""Params that change only what the student gets (the weak supervisor, ceiling and split
+are the same with or without them): part of the method's name, not of the cell's."""
+
+
 def _cell_key(params: dict) -> str:
-    """A cell: the testbed's params but ``mid``, which changes only what a method may use
-    (the weak supervisor, ceiling and split are the same with or without it)."""
-    return json.dumps({k: v for k, v in params.items() if k != "mid"}, sort_keys=True)
+    return json.dumps({k: v for k, v in params.items() if k not in _STUDENT_ONLY}, sort_keys=True)
 
 
-def _method(variant: dict, mid: str | None) -> str:
-    params = variant.get("params", {})
-    name = params.get("method", "xent")
-    extra = {k: v for k, v in params.items() if k != "method"}
-    return name + (f" {json.dumps(extra, sort_keys=True)}" if extra else "") + (f" via {mid}" if mid else "")
+def _method(variant: dict, params: dict) -> str:
+    vparams = variant.get("params", {})
+    name = vparams.get("method", "xent")
+    extra = {k: v for k, v in vparams.items() if k != "method"}
+    return name + (f" {json.dumps(extra, sort_keys=True)}" if extra else "") + \
+        (f" via {params['mid']}" if params.get("mid") else "") + \
+        (" (student: middle block)" if params.get("student_features") == "middle" else "")
 
 
 class Cell:
@@ -67,6 +72,8 @@ class Cell:
     def __init__(self, params: dict):
         self.params = params
         self.trials: dict[str, dict[int, object]] = defaultdict(dict)  # method -> seed -> record
+        self.planned: list[str] = []
+        """The methods the campaign runs on this cell, in campaign order (missing ones included)."""
         self.missing = 0
         self.reference: str | None = None
         """The method whose trials establish the gap (``xent``; the gap does not depend on it)."""
@@ -192,12 +199,15 @@ class W2SResults(CampaignRenderer):
             params = testbed.Config.model_validate(config.params).model_dump(mode="json")
             cell = cells.setdefault(_cell_key(params), Cell(params))
             total += 1
+            method = _method(config.variant.model_dump(mode="json"), params)
+            if method not in cell.planned:
+                cell.planned.append(method)
             record = records.find(config)
             if record is None or "revealed" not in record.result:
                 missing += 1
                 cell.missing += 1
                 continue
-            cell.trials[_method(config.variant.model_dump(mode="json"), params["mid"])][config.seed] = record
+            cell.trials[method][config.seed] = record
         for cell in cells.values():
             cell.reference = "xent" if cell.seeds("xent") else next(iter(cell.trials), None)
         return list(cells.values()), total, missing
@@ -244,13 +254,15 @@ class W2SResults(CampaignRenderer):
                       f"{len({c.params['task'] for c in validated})} tasks.**", ""]
         cells = [c for c in cells if c.reference]
         lines += self._choices(cells)
-        methods = sorted({m for c in eligible for m in c.trials},
-                         key=lambda m: (ORDER.index(m.split()[0]) if m.split()[0] in ORDER else len(ORDER), m))
+        def order(m: str) -> tuple:
+            return ORDER.index(m.split()[0]) if m.split()[0] in ORDER else len(ORDER), m
+
+        methods = sorted({m for c in eligible for m in c.planned}, key=order)
         lines += ["## The methods on eligible cells (test)", "",
                   "| task | weak → strong | method | seeds | weak | student | ceiling | PGR |",
                   "|---|---|---|---|---|---|---|---|"]
         for cell in sorted(eligible, key=lambda c: (_task(c.params), c.label)):
-            for method in methods:
+            for method in sorted(cell.planned, key=order):
                 if not cell.seeds(method):
                     lines.append(f"| {_task(cell.params)} | {cell.label} | {method} | missing: no record |||||")
                     continue

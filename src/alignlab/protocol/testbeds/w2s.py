@@ -61,6 +61,11 @@ class W2STestbedConfig(BaseModel):
     weak_rows: int | None = Field(None, gt=4)
     """Ground-truth rows the weak supervisor trains on (default: all of A) — the other knob
     for a weaker supervisor."""
+    student_features: Literal["cv", "middle"] = "cv"
+    """With ``selection: cv``: the student's features by CV on the weak labels (``cv``), or
+    the strong model's middle block, mean-pooled, fixed in advance (``middle``; only C is
+    chosen on the weak labels). Agreement with weak labels rewards imitating them, so
+    ``cv`` may pick features where the supervisor's errors are easiest to copy."""
     val_fraction: float = Field(0.15, ge=0, lt=1)
     """Groups held out to establish the gap (``selection: cv``; 0 with ``fixed``)."""
     test_fraction: float = Field(0.25, gt=0, lt=1)
@@ -169,7 +174,7 @@ def _fixed(config: W2STestbedConfig, task, split, a: np.ndarray, seed: int):
 
 def _cv(config: W2STestbedConfig, task, split, a: np.ndarray, groups: np.ndarray, seed: int):
     """Each role's features and C by cross-validation on its own rows and targets."""
-    from alignlab.generalization._select import choose, feature_bank, fit_choice
+    from alignlab.generalization._select import candidate_layers, choose, feature_bank, fit_choice
 
     y = task.labels
     weak_bank = feature_bank(config.weak, task, fractions=config.weak_depths)
@@ -180,7 +185,11 @@ def _cv(config: W2STestbedConfig, task, split, a: np.ndarray, groups: np.ndarray
     ceiling_choice = choose(strong_bank, b, y[b], groups[b], seed)
     ceiling = fit_choice(strong_bank, ceiling_choice, b, y[b], seed)
     weak_b = weak.predict_proba(b)
-    student_choice = choose(strong_bank, b, weak_b, groups[b], seed)  # weak labels only
+    student_bank = strong_bank.features
+    if config.student_features == "middle":
+        middle = f"L{candidate_layers(strong_bank.n_layers, [0.5])[0]}/mean"
+        student_bank = {middle: strong_bank[middle]}
+    student_choice = choose(student_bank, b, weak_b, groups[b], seed)  # weak labels only
     choices = {"weak": weak_choice.as_dict(), "ceiling": ceiling_choice.as_dict(),
                "student": student_choice.as_dict()}
     mid_X = None
