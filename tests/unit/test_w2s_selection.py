@@ -134,3 +134,12 @@ def test_student_features_fixed_in_advance_are_the_middle_block(tmp_home, one_th
     secret = testbed.open(config, 0, Problem(tmp_home / "p"))
     assert secret["choices"]["student"]["features"] == f"L{candidate_layers(3, [0.5])[0]}/mean"
     assert secret["choices"]["ceiling"]["features"] in {f"L{b}/{p}" for b in candidate_layers(3) for p in ("mean", "last")}
+
+
+def test_search_and_heldout_cells_are_valid_configs_on_disjoint_tasks():
+    testbed = TESTBEDS.create("w2s")
+    for cells in testbed.cells.values():
+        for cell in cells:
+            testbed.Config.model_validate(cell)
+    search, heldout = ({c["task"] for c in testbed.cells[k]} for k in ("search", "heldout"))
+    assert search and heldout and not search & heldout

@@ -76,6 +76,11 @@ class W2STestbedConfig(BaseModel):
 class WeakToStrong:
     Config, variants, baseline_variant = W2STestbedConfig, VARIANTS, "transfer"
     tiny_config = {"weak": "tiny-bert", "strong": "tiny-llama", "n_examples": 80}  # the conformance test's
+    # Cells with a gap validated on validation (docs/results/w2s.md): search on two tasks,
+    # confirm on a third that no search scored.
+    cells = {"search": [{"weak": w, "strong": "gemma3-270m", "task": t} for t in ("capitals", "continents")
+                        for w in ("minilm-l6", "smollm2-135m")],
+             "heldout": [{"weak": w, "strong": "gemma3-270m", "task": "cities"} for w in ("minilm-l6", "smollm2-135m")]}
 
     def open(self, config: W2STestbedConfig, seed: int, problem: Problem) -> dict:
         from alignlab.data import load_task
