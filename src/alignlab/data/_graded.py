@@ -32,8 +32,8 @@ _YES_NO = (" No", " Yes")
 DIGITS = (1, 2, 3, 4)
 PROBLEMS_PER_LEVEL = 125
 """Arithmetic problems per digit count (each gives two statements): 1,000 statements."""
-PUZZLES_PER_LEVEL = 200
-"""Puzzles per object count (each gives two statements): 1,200 statements."""
+PUZZLES_PER_LEVEL = 120
+"""Puzzles per object count (each gives two statements): 720 statements."""
 _OBJECTS = {"three_objects": 3, "five_objects": 5, "seven_objects": 7}
 
 
@@ -55,15 +55,17 @@ def _near_miss(rng: random.Random, answer: int) -> int:
 @register_task("arithmetic_digits", "Graded: 'a + b = c.' / 'a - b = c.' true or near-miss false, "
                "difficulty = digits per operand (1-4).", "alignlab")
 def arithmetic_digits() -> Task:
-    """``PROBLEMS_PER_LEVEL`` distinct problems per digit count, addition and subtraction
-    alternating (subtraction never negative), from ``random.Random(0)``."""
+    """``PROBLEMS_PER_LEVEL`` distinct problems per digit count, each addition or
+    subtraction at random (subtraction never negative), from ``random.Random(0)``."""
     rng = random.Random(0)
     examples = []
     for digits in DIGITS:
         seen: set[tuple[int, str, int]] = set()
-        while len(seen) < PROBLEMS_PER_LEVEL:
+        for _ in range(100 * PROBLEMS_PER_LEVEL):  # 1 digit has 155 distinct problems: rejection ends
+            if len(seen) == PROBLEMS_PER_LEVEL:
+                break
             a, b = _operands(rng, digits)
-            op = "+" if len(seen) % 2 == 0 else "-"
+            op = rng.choice("+-")
             if op == "-" and a < b:
                 a, b = b, a
             if (a, op, b) in seen:
