@@ -6,14 +6,16 @@ from alignlab.interpretability._layer_sweep import LayerSweep, probe_layers
 from alignlab.interpretability._logistic import LogisticProbe
 from alignlab.interpretability._mass_mean import MassMeanProbe
 from alignlab.interpretability._normalize import PairNormalizer
-from alignlab.interpretability._truth_probe import TruthProbe, best_sign_accuracy, resolve_sign
+from alignlab.interpretability._truth_probe import (TruthProbe, accuracy_draws, auroc_draws, balanced_accuracy_draws,
+                                                     best_sign_accuracy, resample_weights, resolve_sign)
 from alignlab.interpretability._zeroshot import ZeroShot, choice_logprobs
-from alignlab.interpretability._elicit import PROBES, ElicitConfig, run_elicit  # noqa: E402,I001  (after the probes it registers)
+from alignlab.interpretability._elicit import IMBALANCED_ABOVE, PROBES, ElicitConfig, run_elicit  # noqa: E402,I001  (after the probes it registers)
 
 __all__ = [
-    "PROBES",
+    "IMBALANCED_ABOVE", "PROBES",
     "ElicitConfig",
     "run_elicit",
     "CCS", "CRC", "LayerSweep", "LogisticProbe", "MassMeanProbe", "PairNormalizer", "TruthProbe",
     "ZeroShot", "best_sign_accuracy", "ccs_loss", "choice_logprobs", "probe_layers", "resolve_sign",
+    "accuracy_draws", "auroc_draws", "balanced_accuracy_draws", "resample_weights",
 ]

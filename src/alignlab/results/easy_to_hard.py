@@ -235,7 +235,7 @@ class EasyToHardResults(CampaignRenderer):
 
     # ------------------------------------------------------------------ the document
     def _text(self, cells: list, missing_rows: list[str], missing: str, found: list) -> list[str]:
-        from alignlab.generalization._select import CS, FOLDS
+        from alignlab.generalization import CS, FOLDS
         from alignlab.protocol.testbeds.easy_to_hard import EasyToHardConfig
 
         d = EasyToHardConfig()

@@ -44,7 +44,7 @@ def _pct(e: dict | None) -> str:
 
 def _is_balanced(res: dict) -> bool:
     """Whether a record's headline is balanced accuracy (the run's rule where it has one)."""
-    from alignlab.interpretability._elicit import IMBALANCED_ABOVE
+    from alignlab.interpretability import IMBALANCED_ABOVE
 
     if "headline" in res:
         return res["headline"] == "balanced_accuracy"
@@ -72,7 +72,7 @@ def _unit(items: dict | None, block: dict, pred_key: str = "test_pred") -> tuple
 
 def _draws(metric: str, unit: dict, W: np.ndarray) -> np.ndarray:
     """(B,) one seed's metric under each row of item weights ``W``."""
-    from alignlab.interpretability._truth_probe import accuracy_draws, auroc_draws, balanced_accuracy_draws
+    from alignlab.interpretability import accuracy_draws, auroc_draws, balanced_accuracy_draws
 
     if metric == "auroc":
         return auroc_draws(unit["y"], unit["score"], W) if "score" in unit else np.full(len(W), np.nan)
@@ -85,7 +85,7 @@ def _seeds_and_groups(units: list[tuple[dict, list]], metric: str, n_boot: int =
     draw the seeds with replacement, then, independently for every drawn seed, its
     groups with replacement (as ``alignlab.stats.hierarchical_bootstrap``, vectorised:
     slot s of replicate b is its own within-seed resample)."""
-    from alignlab.interpretability._truth_probe import resample_weights
+    from alignlab.interpretability import resample_weights
 
     n_seeds = len(units)
     picked = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))  # (B, S) seed per slot

@@ -100,7 +100,7 @@ class Cell:
 
 
 def _gap(cell: Cell, rival: str, n_boot: int):
-    from alignlab.generalization._pgr import seed_mean_diff
+    from alignlab.generalization import seed_mean_diff
     from alignlab.stats import hierarchical_bootstrap
 
     units, groups = cell.units(cell.reference, "val")
@@ -116,7 +116,7 @@ def _role(cell: Cell, method: str, role: str, part: str, n_boot: int):
 
 
 def _pgr(cell: Cell, method: str, min_gap: float, n_boot: int):
-    from alignlab.generalization._pgr import seed_mean_pgr
+    from alignlab.generalization import seed_mean_pgr
     from alignlab.stats import hierarchical_bootstrap
 
     units, groups = cell.units(method, "test")
