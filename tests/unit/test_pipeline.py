@@ -153,3 +153,31 @@ def test_agreement_reads_the_recorded_student_and_re_training_gives_the_same(pip
     assert {m["student_from"] for s in retrained["per_seed"] for m in s["methods"].values()} == {"re-trained"}
     assert {m["student_from"] for s in read["per_seed"] for m in s["methods"].values()} == {"record"}
     assert retrained["summary"] == read["summary"]  # the same student either way
+
+
+def test_stages_run_on_the_local_executor_with_the_same_numbers(pipeline_run, monkeypatch):
+    """The same config on worker processes (stage 1 and the probes side by side), in a
+    fresh runs folder: the same stage records, the same numbers; the executor is not
+    part of the pipeline's key. (Stage 3 is off here: the audit goes through the same
+    ``_stage`` and costs a minute more.)"""
+    from alignlab.pipeline import PipelineConfig, run_pipeline
+    from alignlab.pipeline._config import pipeline_record_config
+
+    monkeypatch.setenv("ALIGNLAB_HOME", str(pipeline_run["tmp"] / "home"))  # the caches: no model work redone
+    inline = json.loads(next(pipeline_run["root"].glob("pipeline-*/result.json")).read_text())
+    base = {**TINY, "audit": _audit_overrides()}
+    local = PipelineConfig.model_validate({**base, "executor": {"name": "local", "params": {"workers": 2}}})
+    assert pipeline_record_config(local) == pipeline_record_config(PipelineConfig.model_validate(base))
+    record = run_pipeline(local.model_copy(update={"stress_test": False}), pipeline_run["tmp"] / "runs-local",
+                          progress=False)
+    assert record.result["failures"] == []
+    assert record.result["stages"]["training"] == inline["stages"]["training"]
+    assert record.result["stages"]["validation"]["elicit"] == inline["stages"]["validation"]["elicit"]
+    for run_id in [*record.result["stages"]["training"]["w2s"].values(),
+                   *record.result["stages"]["validation"]["elicit"].values()]:
+        log = (pipeline_run["tmp"] / "runs-local" / run_id / "log").read_text()
+        assert " on local " in log, log[:300]  # it ran in a worker process, not inline
+    for part in ("pgr", "probes", "student"):
+        assert record.result["scorecard"][part] == inline["scorecard"][part], part
+    with pytest.raises(ValueError, match="unknown executor 'nowhere'"):
+        PipelineConfig.model_validate({**base, "executor": "nowhere"})

@@ -15,6 +15,9 @@ def pipeline(
     seed: str = typer.Option(None, help="Override: seed values, comma-separated (e.g. 0,1,2)."),
     n_examples: int = typer.Option(None, help="Override: weak-to-strong examples."),
     no_stress: bool = typer.Option(False, "--no-stress", help="Skip stage 3 (organisms and audit)."),
+    executor: str = typer.Option(None, help="Where the stages' runs execute: inline | local | ray "
+                                            "(default: the config's, inline)."),
+    workers: int = typer.Option(None, help="local: worker processes (default: one per core)."),
     runs: Path = RUNS,
     threads: int = THREADS,
     force: bool = FORCE,
@@ -30,6 +33,8 @@ def pipeline(
         data["n_examples"] = n_examples
     if no_stress:
         data["stress_test"] = False
+    if executor is not None:
+        data["executor"] = {"name": executor, "params": {"workers": workers} if workers else {}}
     record = run_recorded("pipeline", _validate(PipelineConfig, data), runs, force, threads)
     report = record.path / "report.html"
     if not report.exists():  # a finished pipeline read back from disk
@@ -38,7 +43,7 @@ def pipeline(
         render_report(record.path)
     _print_scorecard(record.result["scorecard"])
     t = record.result["timings"]
-    console.print(f"stage times when the pipeline ran: training {t['training']:.0f} s, validation "
+    console.print(f"stage times when the pipeline ran: training (with the base models' probes) {t['training']:.0f} s, validation "
                   f"{t['validation']:.0f} s, stress test {t['stress']:.0f} s (a finished pipeline is read back)")
     console.print(f"run record: {record.path}")
     console.print(f"[bold]report: {report}[/]")
@@ -47,7 +52,8 @@ def pipeline(
 @user_errors
 def demo(runs: Path = RUNS, threads: int = THREADS) -> None:
     """The main job on built-in defaults (what `make demo` runs): `alignlab pipeline`."""
-    pipeline(config=None, seed=None, n_examples=None, no_stress=False, runs=runs, threads=threads, force=False)
+    pipeline(config=None, seed=None, n_examples=None, no_stress=False, executor=None, workers=None, runs=runs,
+             threads=threads, force=False)
 
 
 def _est(e) -> str:

