@@ -6,6 +6,8 @@ from __future__ import annotations
 import typer
 
 from alignlab.cli import audit, organisms  # noqa: I001  (stage 3: adversarial)
+from alignlab.cli import serve  # the evaluator service (issue 16)
+from alignlab.cli import campaign  # the automated researcher's campaigns (issue 16)
 from alignlab.cli import cache, debate, doctor, elicit, models, pipeline, probe_sweep, report, results, run, runs, tasks, testbeds, w2s
 
 app = typer.Typer(
@@ -48,3 +50,5 @@ app.command("pipeline")(pipeline.pipeline)
 app.add_typer(testbeds.app, name="testbeds", help="Testbeds of the experiment protocol: list them, show their schemas.")
 app.add_typer(organisms.app, name="organisms", help="Model organisms of misalignment: list and build them.")
 app.command("audit")(audit.audit)
+app.add_typer(serve.app, name="serve", help="The evaluator service that holds the labels: run it, give campaigns tokens.")
+app.add_typer(campaign.app, name="campaign", help="Automated research: run, resume, stop a campaign; its ledger's status.")
