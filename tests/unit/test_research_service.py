@@ -52,8 +52,8 @@ class Service:
     def client(self, token, **kwargs) -> EvaluatorClient:
         return EvaluatorClient("http://testserver", token, http=TestClient(self.asgi), backoff_s=0, **kwargs)
 
-    def campaign(self, name: str, budget: int) -> EvaluatorClient:
-        return self.client(self.client(ADMIN).new_campaign(name, budget))
+    def campaign(self, name: str, budget: int, confirm_slots: int = 1) -> EvaluatorClient:
+        return self.client(self.client(ADMIN).new_campaign(name, budget, confirm_slots))
 
     def restart(self) -> None:
         """What a killed service leaves behind: its state folder, not its memory."""
@@ -105,7 +105,7 @@ def test_a_spent_budget_is_429_and_nothing_is_scored(service):
         c.score(opened.problem_id, _far(3))
     assert err.value.status == 429
     assert c.status() | {"boot": None} == {"campaign": "a", "budget": 2, "used": 2, "left": 0, "refused": 0,
-                                          "flagged": 0, "open_problems": 1, "boot": None}
+                                          "confirm_slots": 1, "flagged": 0, "open_problems": 1, "boot": None}
     scores = [line for line in service.audit() if line["action"] == "score"]
     assert [line["decision"].split(":")[0] for line in scores] == ["scored", "scored", "refused 429"]
     n = service.asgi.app.state.evaluator._db.execute("select count(*) from submissions").fetchone()[0]
@@ -116,20 +116,31 @@ def test_a_confirmation_is_scored_once_on_an_instance_the_search_never_saw(servi
     c = service.campaign("a", 10)
     opened = c.open_problem("planted", seed=5, split="confirm")
     c.score(opened.problem_id, _far(1))
-    with pytest.raises(EvaluatorConflict, match="scored once") as err:
+    with pytest.raises(EvaluatorConflict, match="already scored 1 time") as err:
         c.score(opened.problem_id, _far(2))
     assert err.value.status == 409
-    with pytest.raises(EvaluatorConflict, match="scored once"):  # a new problem id is no second chance
+    with pytest.raises(EvaluatorConflict, match="already scored 1 time"):  # a new problem id is no second chance
         c.open_problem("planted", seed=5, split="confirm")
     c.open_problem("planted", seed=6)
     with pytest.raises(EvaluatorConflict, match="never saw"):  # the same instance, its defaults spelled out
         c.open_problem("planted", {"n_test": 400}, seed=6, split="confirm")
     service.restart()
-    with pytest.raises(EvaluatorConflict, match="scored once"):  # remembered across a restart
+    with pytest.raises(EvaluatorConflict, match="already scored 1 time"):  # remembered across a restart
         c.open_problem("planted", seed=5, split="confirm")
     assert c.status()["used"] == 1
     b = service.campaign("b", 1)  # another campaign has its own confirmation
     b.score(b.open_problem("planted", seed=5, split="confirm").problem_id, _far(1))
+
+
+def test_confirm_slots_bound_how_many_submissions_a_held_out_instance_scores(service):
+    """A campaign created for an idea, its baseline and one reference scores three
+    submissions on a held-out instance, and not a fourth (no confirming idea after idea)."""
+    c = service.campaign("slots", 10, confirm_slots=3)
+    for s in (1, 2, 3):
+        c.score(c.open_problem("planted", seed=5, split="confirm").problem_id, _far(s))
+    with pytest.raises(EvaluatorConflict, match=r"already scored 3 time\(s\).*confirm_slots \(3\)"):
+        c.open_problem("planted", seed=5, split="confirm")
+    assert c.status()["confirm_slots"] == 3 and c.status()["used"] == 3
 
 
 def test_probing_the_labels_one_item_at_a_time_is_refused_and_charged(service, tmp_path):

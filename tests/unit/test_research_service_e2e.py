@@ -93,3 +93,48 @@ def test_a_real_evaluator_scores_like_run_trial_and_survives_a_kill(tmp_home):
         ("score", "refused 410"), ("status", "answered"),   # restarted
         ("open", "opened"), ("score", "scored"), ("close", "closed")]
     assert len({line["boot"] for line in lines}) == 2
+
+
+def test_a_campaign_scored_by_the_service_spends_its_queries_and_confirms_within_its_slots(tmp_home, tmp_path):
+    """`evaluator: service`: every trial of a campaign is opened and scored by the
+    service (a query id per ledger row, one query per trial, nothing more), held-out
+    instances within the campaign's confirm slots; a campaign whose slots cannot hold
+    its confirmation is refused before any trial runs."""
+    from alignlab.research import CampaignError, Ledger, parse_campaign, run_campaign
+
+    state, token_file = tmp_home / "evaluator", tmp_home / "admin.token"
+    token_file.write_text(ADMIN + "\n")
+    proc, url = _start(state, token_file, _free_port())
+    try:
+        def campaign(name: str, slots: int):
+            made = CliRunner().invoke(app, ["serve", "new-campaign", name, "--budget", "25", "--confirm-slots",
+                                            str(slots), "--url", url, "--state", str(state), "--admin-token-file",
+                                            str(token_file), "--token-file", str(tmp_path / f"{name}.token")])
+            assert made.exit_code == 0, made.output
+            return parse_campaign({
+                "name": name, "question": "does shrinking help?", "testbed": "planted",
+                "params": {"n_train": 40, "n_test": 200},
+                "cells": {"search": [{"noise": 0.5}], "heldout": [{"noise": 0.75}]},
+                "space": [{"variant": "mean_diff", "params": {"shrink": {"choices": [0.0, 0.5]}}}],
+                "seeds": 5, "budget": {"trials": 25}, "proposer": {"name": "grid"},
+                "evaluator": {"kind": "service", "url": url, "token_file": str(tmp_path / f"{name}.token")}},
+                name)
+
+        with pytest.raises(CampaignError, match="scores 1 submission.*needs 2.*--confirm-slots 2"):
+            run_campaign(campaign("one-slot", 1), tmp_path / "one-slot")
+        status = run_campaign(campaign("svc", 2), tmp_path / "svc")
+        assert status["status"] == "done" and status["confirmation"] in ("confirmed", "rejected")
+        with Ledger(tmp_path / "svc" / "ledger.sqlite") as ledger:
+            trials = ledger.trials()
+        assert len(trials) == 25 and all(t["status"] == "finished" and t["query_id"] for t in trials)
+        assert not (tmp_path / "svc" / "runs").exists()  # no trusted process here: no trial records, no labels
+        with EvaluatorClient(url, (tmp_path / "svc.token").read_text().strip()) as client:
+            assert client.status()["used"] == 25
+            assert client.status()["left"] == 0
+            assert client.verify(trials[0]["query_id"], {"bogus": 1}) is False
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    scored = [line for line in lines if line["action"] == "score" and line["decision"] == "scored"]
+    assert len(scored) == 25 and {line["campaign"] for line in scored} == {"svc"}

@@ -39,6 +39,9 @@ def evaluator(
 def new_campaign(
     name: str = typer.Argument(..., help="The campaign's name (letters, digits, '_', '.', '-')."),
     budget: int = typer.Option(..., min=1, help="Evaluator queries the campaign may spend."),
+    confirm_slots: int = typer.Option(1, min=1, help="Submissions each held-out instance may score (`alignlab "
+                                                     "campaign` needs 2 + its references: the best idea, the "
+                                                     "baseline, each reference)."),
     url: str = typer.Option(None, help="The service (default: $ALIGNLAB_EVALUATOR_URL, else the URL in "
                                        "STATE/server.json, else http://127.0.0.1:8787)."),
     state: Path = STATE,
@@ -57,7 +60,7 @@ def new_campaign(
     state = state or default_state()
     url = url or os.environ.get("ALIGNLAB_EVALUATOR_URL") or server_url(state)
     with EvaluatorClient(url, admin_token(state, admin_token_file), retries=1) as client:
-        token = client.new_campaign(name, budget)
+        token = client.new_campaign(name, budget, confirm_slots)
     if token_file is None:
         typer.echo(token)
         return

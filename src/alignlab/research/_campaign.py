@@ -20,7 +20,7 @@ campaign ends in one line naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,6 +78,24 @@ class ExecutorChoice(BaseModel):
     """The executor's options (``workers``, ``timeout_s``, ``memory_gb``, ``address``, …)."""
 
 
+class EvaluatorChoice(BaseModel):
+    """Who holds the labels. ``trial``: each trial's own trusted process (``kind: trial``
+    jobs on the executor). ``service``: the evaluator service (``alignlab serve
+    evaluator``), which scores within the campaign's query budget, refuses probes and
+    scores a held-out instance once; trials then run one at a time in the campaign's
+    process (the variant still in its sandboxed worker) and the executor is not used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["trial", "service"] = "trial"
+    url: str | None = None
+    """The service (default: ``$ALIGNLAB_EVALUATOR_URL``, else the URL the service on the
+    default state folder announced)."""
+    token_file: str | None = None
+    """A file holding the campaign's bearer token (default: ``$ALIGNLAB_EVALUATOR_TOKEN``);
+    never the token itself, which would land in the campaign's YAML and records."""
+
+
 class Campaign(BaseModel):
     """One research question on one testbed, searched and confirmed."""
 
@@ -112,6 +130,7 @@ class Campaign(BaseModel):
     proposer: Ref = Ref(name="random")
     """``{name, params}`` of a registered proposer: ``grid``, ``random``, ``optuna``."""
     executor: ExecutorChoice = ExecutorChoice()
+    evaluator: EvaluatorChoice = EvaluatorChoice()
     timeout_s: float = Field(600.0, gt=0)
     """A trial's variant is killed after this long (the trial fails, and counts)."""
     failure_value: float | None = None

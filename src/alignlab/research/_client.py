@@ -155,9 +155,10 @@ class EvaluatorClient:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/health")
 
-    def new_campaign(self, name: str, budget: int) -> str:
+    def new_campaign(self, name: str, budget: int, confirm_slots: int = 1) -> str:
         """A new campaign's bearer token (this client must hold the admin token)."""
-        return self._request("POST", "/campaigns", {"name": name, "budget": budget})["token"]
+        return self._request("POST", "/campaigns", {"name": name, "budget": budget,
+                                                    "confirm_slots": confirm_slots})["token"]
 
     def status(self) -> dict[str, Any]:
         """The campaign's budget, queries used and left, refused probes, flags."""

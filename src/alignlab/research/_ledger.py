@@ -5,7 +5,8 @@ every trial (failed ones included) and every finding, for humans to review.
                reference), what proposed it, its parent, its search gain
     proposals  every ask, in order, duplicates included, and the gain told back
     trials     one row per trial run: idea, phase (search/confirm), cell, seed, status,
-               primary value, the Scores' own baseline (shortcut) value, error
+               primary value, the Scores' own baseline (shortcut) value, error, and
+               the evaluator service's query id when it scored the trial
     findings   kind result/hypothesis/insight/error; its idea; its seeds; the estimate
                against the baseline variant on the same cells; status proposed →
                searched → confirmed | rejected; what proposed it
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS proposals (
 CREATE TABLE IF NOT EXISTS trials (
     run_id TEXT PRIMARY KEY, idea TEXT NOT NULL REFERENCES ideas(id), phase TEXT NOT NULL,
     cell INTEGER NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, value REAL, shortcut REAL,
-    failures INTEGER, error TEXT, seconds REAL, created REAL NOT NULL);
+    failures INTEGER, error TEXT, seconds REAL, created REAL NOT NULL, query_id TEXT);
 CREATE TABLE IF NOT EXISTS findings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE,
     kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in KINDS)})),
@@ -158,12 +159,13 @@ class Ledger:
 
     def add_trial(self, run_id: str, iid: str, phase: str, cell: int, seed: int, status: str,
                   value: float | None = None, shortcut: float | None = None, failures: int | None = None,
-                  error: str | None = None, seconds: float | None = None) -> bool:
+                  error: str | None = None, seconds: float | None = None, query_id: str | None = None) -> bool:
         """Record a trial once (keyed by its run id); True if it was new."""
         cur = self._db.execute(
             "INSERT OR IGNORE INTO trials (run_id, idea, phase, cell, seed, status, value, shortcut, failures, error, "
-            "seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, iid, phase, cell, seed, status, value, shortcut, failures, error, seconds, time.time()))
+            "seconds, created, query_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, iid, phase, cell, seed, status, value, shortcut, failures, error, seconds, time.time(),
+             query_id))
         return cur.rowcount == 1
 
     def trials(self, iid: str | None = None, phase: str | None = None) -> list[dict[str, Any]]:

@@ -153,6 +153,8 @@ class _Runner:
         self.ledger.set("status", "running")
         self.ledger.set("pid", os.getpid())
         try:
+            if self.c.evaluator.kind == "service":
+                self._check_service()
             with _hidden_from_variants(self.folder):
                 self._search()
                 self._confirm()
@@ -168,6 +170,8 @@ class _Runner:
             raise
         finally:
             self.ledger.set("elapsed_s", self._elapsed())
+            if getattr(self, "_service", None) is not None:
+                self._service.close()
 
     def _elapsed(self) -> float:
         return float(self.ledger.get("elapsed_s", 0.0)) + time.monotonic() - self.started
@@ -345,12 +349,81 @@ class _Runner:
                 return  # stopped, not failed: run again on resume
             self._record(outcome, phase, *where[outcome["id"]])
 
+        if self.c.evaluator.kind == "service":
+            self._evaluate_remote(jobs, phase)
+            return
         plain = [job for job, _ in jobs]
         chunks = [[j] for j in plain] if self.executor.name == "inline" else [plain]
         for chunk in chunks:
             if chunk:
                 self._check_stop()
                 self.executor.run(chunk, on_done=done)
+
+    def _client(self):
+        """The campaign's client of the evaluator service (its token from the file the
+        campaign names, else ``$ALIGNLAB_EVALUATOR_TOKEN``)."""
+        if getattr(self, "_service", None) is None:
+            from alignlab.research._client import EvaluatorClient
+
+            choice, token = self.c.evaluator, None
+            if choice.token_file:
+                try:
+                    token = Path(choice.token_file).expanduser().read_text().strip()
+                except OSError as err:
+                    raise CampaignError(f"evaluator.token_file: cannot read {choice.token_file}: "
+                                        f"{err.strerror or err}") from None
+            url = choice.url
+            if url is None and not os.environ.get("ALIGNLAB_EVALUATOR_URL"):
+                from alignlab.research._service import server_url
+
+                url = server_url()
+            self._service = EvaluatorClient(url, token)
+        return self._service
+
+    def _check_service(self) -> None:
+        """Before any trial: the service answers, and its campaign may score every variant
+        the confirmation compares on a held-out instance (not found out at the end)."""
+        status = self._client().status()
+        needed = len({idea_ref for idea_ref in ("idea", self.c.baseline_ref().model_dump_json(),
+                                                *(r.model_dump_json() for r in self.c.references))})
+        if status.get("confirm_slots", 1) < needed:
+            raise CampaignError(f"the evaluator's campaign {status['campaign']!r} scores {status['confirm_slots']} "
+                                f"submission(s) per held-out instance; this campaign's confirmation needs {needed} "
+                                f"(the best idea, the baseline, each reference): create it with "
+                                f"`alignlab serve new-campaign {status['campaign']} --confirm-slots {needed} ...`")
+        self.say(f"evaluator service: campaign {status['campaign']!r}, {status['left']} of {status['budget']} "
+                 "queries left")
+
+    def _evaluate_remote(self, jobs: list[tuple[Any, tuple[str, int, int]]], phase: str) -> None:
+        """The trials through the evaluator service, one at a time: it opens each problem
+        and scores the submission (held-out ones once); the variant solves in its sandboxed
+        worker here. A refused query (a probe) or a crashed variant is a failed trial; a
+        service that is down or out of budget stops the campaign (resume continues it)."""
+        from alignlab.research._client import BudgetExhausted, EvaluatorAuthError, EvaluatorDown
+        from alignlab.research._remote import remote_trial
+        from alignlab.store import run_path
+
+        for job, (iid, cell, seed) in jobs:
+            self._check_stop()
+            cfg = job.config
+            start = time.perf_counter()
+            try:
+                trial = remote_trial(self._client(), cfg["testbed"], cfg["params"], cfg["variant"], seed,
+                                     self.c.timeout_s, split="confirm" if phase == "confirm" else "search")
+            except (EvaluatorDown, EvaluatorAuthError, BudgetExhausted):
+                raise
+            except AlignlabError as err:
+                self.ledger.add_trial(run_path("trial", cfg, self.runs).name, iid, phase, cell, seed, "failed",
+                                      error=str(err).splitlines()[0], seconds=time.perf_counter() - start)
+                continue
+            scores = trial.scores
+            if self.ledger.get("direction") is None:
+                self.ledger.set("direction", scores.direction)
+                self.ledger.set("metric", scores.primary)
+            self.ledger.add_trial(run_path("trial", cfg, self.runs).name, iid, phase, cell, seed, "finished",
+                                  scores.metrics[scores.primary].value,
+                                  scores.metrics[scores.baseline].value if scores.baseline else None,
+                                  scores.failures, None, time.perf_counter() - start, query_id=trial.query_id)
 
     def _record(self, outcome: dict[str, Any], phase: str, iid: str, cell: int, seed: int) -> None:
         """One trial's row: the primary value and the Scores' own baseline metric, nothing

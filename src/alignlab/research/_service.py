@@ -13,8 +13,9 @@ against the one issued). Rules, each a refusal with one line that says why:
 - a bearer token per campaign (401), its problems only (404);
 - a query budget per campaign: one per scored submission and per refused probe (429 once
   spent, nothing scored);
-- a ``confirm`` instance (testbed, config, seed) is scored once per campaign and never
-  searched (409);
+- a ``confirm`` instance (testbed, config, seed) is scored at most ``confirm_slots``
+  times per campaign (1 by default; the best idea, the baseline and the references it is
+  compared with — fixed when the campaign is created) and never searched (409);
 - probing: a submission that differs from an earlier one *to the same instance* (any
   problem id, any campaign) in 1..k items, k = max(2, 1 % of the items), is refused (403)
   and charged. Refused, not flagged: the score of a near-copy *is* the leak (two scores
@@ -60,7 +61,8 @@ DEFAULT_PORT = 8787
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCHEMA = """
 create table if not exists campaigns (name text primary key, token_sha text unique not null, budget int not null,
-    used int not null default 0, refused int not null default 0, flagged int not null default 0, created real);
+    used int not null default 0, refused int not null default 0, flagged int not null default 0, created real,
+    confirm_slots int not null default 1);
 create table if not exists problems (id text primary key, campaign text not null, instance text not null,
     split text not null, opened real);
 create table if not exists splits (campaign text not null, instance text not null, split text not null,
@@ -87,6 +89,10 @@ class NewCampaign(BaseModel):
     name: str
     budget: int = Field(gt=0)
     """Scored queries (and refused probes) the campaign may spend."""
+    confirm_slots: int = Field(1, ge=1)
+    """Submissions each confirm instance may score: the best idea's, the baseline's and
+    each reference's (2 + references for ``alignlab campaign``). Set when the campaign is
+    created, so a search cannot confirm idea after idea until one passes."""
 
 
 class OpenRequest(BaseModel):
@@ -210,21 +216,24 @@ class Evaluator:
         with self._lock:
             try:
                 with self._db:
-                    self._db.execute("insert into campaigns (name, token_sha, budget, created) values (?, ?, ?, ?)",
-                                     (body.name, _sha(token), body.budget, time.time()))
+                    self._db.execute("insert into campaigns (name, token_sha, budget, created, confirm_slots) "
+                                     "values (?, ?, ?, ?, ?)",
+                                     (body.name, _sha(token), body.budget, time.time(), body.confirm_slots))
             except sqlite3.IntegrityError:
                 raise self._refuse(409, f"campaign {body.name!r} exists; choose another name", action,
                                    campaign=body.name) from None
-            self.log(action, "created", campaign=body.name, budget=body.budget)
-        return {"campaign": body.name, "token": token, "budget": body.budget}
+            self.log(action, "created", campaign=body.name, budget=body.budget, confirm_slots=body.confirm_slots)
+        return {"campaign": body.name, "token": token, "budget": body.budget, "confirm_slots": body.confirm_slots}
 
     def status(self, campaign: str) -> dict[str, Any]:
         with self._lock:
-            budget, used, refused, flagged = self._db.execute(
-                "select budget, used, refused, flagged from campaigns where name = ?", (campaign,)).fetchone()
+            budget, used, refused, flagged, slots = self._db.execute(
+                "select budget, used, refused, flagged, confirm_slots from campaigns where name = ?",
+                (campaign,)).fetchone()
             n_open = sum(p.campaign == campaign for p in self._open.values())
             self.log("status", "answered", campaign=campaign)
         return {"campaign": campaign, "budget": budget, "used": used, "left": budget - used, "refused": refused,
+                "confirm_slots": slots,
                 "flagged": flagged, "open_problems": n_open, "boot": self.boot}
 
     # --- problems ---------------------------------------------------------------------------------
@@ -277,9 +286,10 @@ class Evaluator:
             raise self._refuse(409, f"this instance (testbed, config, seed) was opened for {row[0]} in campaign "
                                     f"{campaign!r}; a confirmation must be on instances the search never saw",
                                action, **where)
-        if split == "confirm" and row[1]:
-            raise self._refuse(409, "this confirm instance was already scored once in this campaign; "
-                                    "a confirmation is scored once", action, **where)
+        slots = self._db.execute("select confirm_slots from campaigns where name = ?", (campaign,)).fetchone()[0]
+        if split == "confirm" and row[1] >= slots:
+            raise self._refuse(409, f"this confirm instance was already scored {row[1]} time(s) in this campaign, all its "
+                                    f"confirm_slots ({slots}); a confirmation is not a search", action, **where)
 
     def _problem(self, campaign: str, problem_id: str, action: str) -> _Open:
         with self._lock:
@@ -349,7 +359,7 @@ class Evaluator:
                                   where["predictions_sha256"], response))
                 self._db.execute("insert into submissions values (?, ?)", (problem.instance, p.tobytes()))
                 if problem.split == "confirm":
-                    self._db.execute("update splits set scored = 1 where campaign = ? and instance = ?",
+                    self._db.execute("update splits set scored = scored + 1 where campaign = ? and instance = ?",
                                      (campaign, problem.instance))
             self._history[problem.instance] = np.vstack([self._past(problem.instance, len(p)), p[None]])
             self.log("score", "scored" + (f" (flagged: {', '.join(flags)})" if flags else ""), query_id=query_id,
