@@ -258,3 +258,29 @@ def test_index_write_retries_when_sqlite_says_locked_and_readers_take_no_write_l
     assert (tmp_path / _index.INDEX_NAME).stat().st_size == 0
     _index.upsert(tmp_path, {"id": "trivial-1", "kind": "trivial", "status": "running", "config": {}})
     assert [r["id"] for r in _index.query(tmp_path)] == ["trivial-1"]
+
+
+def test_a_persistent_local_executor_keeps_its_workers_between_runs_until_closed(tmp_home):
+    """Two batches on one persistent executor run in the same worker processes (a
+    campaign's rounds pay for the workers' start once); a plain one starts new ones;
+    close() stops them."""
+    import re
+
+    from alignlab.runtime import Job, make_executor
+    from alignlab.runtime._trivial import TrivialConfig
+
+    root = str(tmp_home / "runs")
+
+    def pids(executor, seeds):
+        outs = executor.run([Job("trivial", TrivialConfig(seed=s).model_dump(), root) for s in seeds])
+        assert all(o["status"] == "finished" for o in outs), outs
+        return {int(re.search(r"\(pid (\d+)\)", Path(o["path"], "log").read_text()).group(1)) for o in outs}
+
+    keep = make_executor("local", workers=2, persistent=True)
+    first, second = pids(keep, [1, 2, 3, 4]), pids(keep, [5, 6, 7, 8])
+    assert first == second and len(first) <= 2
+    workers = [w.process for w in keep._pool]
+    keep.close()
+    assert workers and not any(p.is_alive() for p in workers)
+    plain = make_executor("local", workers=2)
+    assert pids(plain, [9, 10]).isdisjoint(pids(plain, [11, 12]))

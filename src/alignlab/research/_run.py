@@ -143,7 +143,9 @@ class _Runner:
             ledger.set("runs", self.runs)
         self.cells = campaign.resolved_cells()
         self.space = campaign.variant_space()
-        self.executor = make_executor(campaign.executor.name, **campaign.executor.options)
+        # Workers kept between rounds (an executor that can): a round is seconds of work,
+        # a worker's start (interpreter, torch, the trial fork server) seconds more.
+        self.executor = make_executor(campaign.executor.name, **{"persistent": True, **campaign.executor.options})
         self.baseline = ledger.add_idea(campaign.baseline_ref(), "baseline")
         self.started = time.monotonic()
 
@@ -172,6 +174,8 @@ class _Runner:
             self.ledger.set("elapsed_s", self._elapsed())
             if getattr(self, "_service", None) is not None:
                 self._service.close()
+            if hasattr(self.executor, "close"):
+                self.executor.close()
 
     def _elapsed(self) -> float:
         return float(self.ledger.get("elapsed_s", 0.0)) + time.monotonic() - self.started

@@ -53,11 +53,13 @@ def inline() -> Executor:
 
 
 @EXECUTORS.register("local")
-def local(workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None) -> Executor:
-    """A pool of worker processes on this machine (default: one per CPU)."""
+def local(workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None,
+          persistent: bool = False) -> Executor:
+    """A pool of worker processes on this machine (default: one per CPU); ``persistent``
+    keeps them between ``run`` calls until ``close()``."""
     from alignlab.runtime._local import LocalExecutor
 
-    return LocalExecutor(workers=workers, timeout_s=timeout_s, memory_gb=memory_gb)
+    return LocalExecutor(workers=workers, timeout_s=timeout_s, memory_gb=memory_gb, persistent=persistent)
 
 
 @EXECUTORS.register("ray")

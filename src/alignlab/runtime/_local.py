@@ -15,6 +15,10 @@ clock and without a worker, until the lock is free, then answers it from the res
 other process wrote, or runs it if that process failed. A worker never waits on a lock,
 so a timeout only ever kills a worker running its own run.
 
+``persistent=True`` keeps the workers between ``run`` calls (until ``close``): a caller
+that runs many short batches — a campaign's rounds — pays for the workers' start (a
+fresh interpreter, torch, the trial fork server: seconds) once, not per batch.
+
 Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks the whole
 pool there (``BrokenProcessPool``), and it has no per-task timeout.
 """
@@ -67,8 +71,10 @@ class _Worker:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None):
+    def __init__(self, workers: int | None = None, timeout_s: float | None = None, memory_gb: float | None = None,
+                 persistent: bool = False):
         self.workers = max(1, workers or (os.cpu_count() or 1))
+        self.persistent = persistent
         self.timeout_s = timeout_s
         self.memory_bytes = int(memory_gb * 2**30) if memory_gb else None
         self._ctx = mp.get_context("spawn")  # fork after torch has threads is unsafe
@@ -98,7 +104,8 @@ class LocalExecutor:
         finish, fail = outcomes.finish, outcomes.fail
         pending = deque(outcomes.todo)  # finished runs answered at once, without a worker
         aside: list[int] = []  # jobs whose run another process holds: back in the queue once it lets go
-        self._pool = [self._start() for _ in range(min(self.workers, len(pending)))]
+        self._pool = [w for w in self._pool if w.job is None and w.process.is_alive()]  # kept from the last run
+        self._pool += [self._start() for _ in range(min(self.workers, len(pending)) - len(self._pool))]
         try:
             while pending or aside or any(w.job for w in self._pool):
                 for i in [i for i in aside if outcomes.ready(i)]:
@@ -148,10 +155,15 @@ class LocalExecutor:
                     self._kill(w)
                     fail(w.job[0], "cancelled (interrupted)", time.monotonic() - w.started)
                     w.job = None
+            self._shutdown()
             raise
-        finally:
+        if not self.persistent:
             self._shutdown()
         return outcomes.results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop the workers (a persistent executor keeps them until this)."""
+        self._shutdown()
 
     def _shutdown(self) -> None:
         for w in self._pool:
