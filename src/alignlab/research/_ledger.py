@@ -6,7 +6,8 @@ every trial (failed ones included) and every finding, for humans to review.
     proposals  every ask, in order, duplicates included, and the gain told back
     trials     one row per trial run: idea, phase (search/confirm), cell, seed, status,
                primary value, the Scores' own baseline (shortcut) value, error, and
-               the evaluator service's query id when it scored the trial
+               the evaluator service's query id when it scored the trial, and how the
+               variant's worker was sandboxed (``namespaces``, or ``none: <why>``)
     findings   kind result/hypothesis/insight/error; its idea; its seeds; the estimate
                against the baseline variant on the same cells; status proposed →
                searched → confirmed | rejected; what proposed it
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS proposals (
 CREATE TABLE IF NOT EXISTS trials (
     run_id TEXT PRIMARY KEY, idea TEXT NOT NULL REFERENCES ideas(id), phase TEXT NOT NULL,
     cell INTEGER NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, value REAL, shortcut REAL,
-    failures INTEGER, error TEXT, seconds REAL, created REAL NOT NULL, query_id TEXT);
+    failures INTEGER, error TEXT, seconds REAL, created REAL NOT NULL, query_id TEXT, sandbox TEXT);
 CREATE TABLE IF NOT EXISTS findings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE,
     kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in KINDS)})),
@@ -86,6 +87,10 @@ class Ledger:
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(trials)")}
+        for column in ("query_id", "sandbox"):  # a ledger from before these columns: added, nothing lost
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE trials ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -159,13 +164,14 @@ class Ledger:
 
     def add_trial(self, run_id: str, iid: str, phase: str, cell: int, seed: int, status: str,
                   value: float | None = None, shortcut: float | None = None, failures: int | None = None,
-                  error: str | None = None, seconds: float | None = None, query_id: str | None = None) -> bool:
+                  error: str | None = None, seconds: float | None = None, query_id: str | None = None,
+                  sandbox: str | None = None) -> bool:
         """Record a trial once (keyed by its run id); True if it was new."""
         cur = self._db.execute(
             "INSERT OR IGNORE INTO trials (run_id, idea, phase, cell, seed, status, value, shortcut, failures, error, "
-            "seconds, created, query_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "seconds, created, query_id, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, iid, phase, cell, seed, status, value, shortcut, failures, error, seconds, time.time(),
-             query_id))
+             query_id, sandbox))
         return cur.rowcount == 1
 
     def trials(self, iid: str | None = None, phase: str | None = None) -> list[dict[str, Any]]:

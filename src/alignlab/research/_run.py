@@ -312,9 +312,19 @@ class _Runner:
                        for r in refs if r != best["id"]}
         finding = ledger.finding_for(f"result:{best['id']}")
         status = "confirmed" if est.beats_baseline else "rejected"
+        # A finding from trials whose variants ran unsandboxed cannot be confirmed: they could
+        # have read what the sandbox hides (labels in package data, other runs' records).
+        open_trials = [t for i in who for t in ledger.trials(i) if str(t["sandbox"] or "").startswith("none")]
+        note = None
+        if open_trials:
+            status = "rejected"
+            note = (f"not confirmable: {len(open_trials)} of its trials (or its comparators') ran unsandboxed "
+                    f"({open_trials[0]['sandbox']}); the estimates stand, the confirmation does not")
         ledger.update_finding(finding["id"], status=status, heldout_seeds=seeds, heldout=est.as_dict(),
-                              comparisons=comparisons)
+                              comparisons=comparisons, text=f"{finding['text']} | {note}" if note else None)
         ledger.set("confirmation", status)
+        if note:
+            self.say(note)
         self.say(f"idea {best['id']} {status}: diff {est.diff:+.4f} [{est.lo:+.4f}, {est.hi:+.4f}] on held-out cells")
 
     # --- trials -----------------------------------------------------------------------------
@@ -427,17 +437,19 @@ class _Runner:
             self.ledger.add_trial(run_path("trial", cfg, self.runs).name, iid, phase, cell, seed, "finished",
                                   scores.metrics[scores.primary].value,
                                   scores.metrics[scores.baseline].value if scores.baseline else None,
-                                  scores.failures, None, time.perf_counter() - start, query_id=trial.query_id)
+                                  scores.failures, None, time.perf_counter() - start, query_id=trial.query_id,
+                                  sandbox=trial.sandbox)
 
     def _record(self, outcome: dict[str, Any], phase: str, iid: str, cell: int, seed: int) -> None:
         """One trial's row: the primary value and the Scores' own baseline metric, nothing
         of what the evaluator revealed."""
-        value = shortcut = failures = None
+        value = shortcut = failures = sandbox = None
         error = outcome.get("error")
         status = outcome["status"]
         if status == "finished":
             try:
-                scores = json.loads((Path(outcome["path"]) / "result.json").read_text())["scores"]
+                result = json.loads((Path(outcome["path"]) / "result.json").read_text())
+                scores, sandbox = result["scores"], result.get("sandbox")
                 value = scores["metrics"][scores["primary"]]["value"]
                 if scores.get("baseline"):
                     shortcut = scores["metrics"][scores["baseline"]]["value"]
@@ -448,7 +460,7 @@ class _Runner:
             except (OSError, KeyError, ValueError) as err:
                 status, error = "failed", f"unreadable result: {type(err).__name__}: {err}"
         self.ledger.add_trial(outcome["id"], iid, phase, cell, seed, status, value, shortcut, failures, error,
-                              outcome.get("seconds"))
+                              outcome.get("seconds"), sandbox=sandbox)
 
 
 def campaign_status(folder: str | Path) -> dict[str, Any]:
@@ -468,6 +480,7 @@ def campaign_status(folder: str | Path) -> dict[str, Any]:
             f = findings.get(idea["id"], {})
             ideas.append({"id": idea["id"], "role": idea["role"], "variant": idea["variant"], "status": idea["status"],
                           "gain": idea["gain"], "finding": f.get("id"), "finding_status": f.get("status"),
+                          "finding_text": f.get("text"),
                           "estimate": f.get("estimate"), "heldout": f.get("heldout"),
                           "comparisons": f.get("comparisons")})
         best = ledger.get("best")

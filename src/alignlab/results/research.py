@@ -85,6 +85,8 @@ def _campaign_section(folder: Path, shipped: str | None) -> list[str]:
                   f"during the search, with fresh seeds {h['seeds'][0]}–{h['seeds'][-1]}: {_interval(h)} points "
                   f"against the baseline ({h['n']} cell × seed pairs, {h['n_failed']} failed) — "
                   f"**{best['finding_status']}**."]
+        if " | not confirmable" in (best.get("finding_text") or ""):
+            lines.append(f"*{best['finding_text'].split(' | ', 1)[1]}.*")
         for ref, c in (best.get("comparisons") or {}).items():
             lines.append(f"Against the reference idea `{ref}`: {_interval(c)} points.")
         lines.append("")
