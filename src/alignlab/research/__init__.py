@@ -3,7 +3,7 @@ space they search (``_space``), proposers (``proposers/``, one file each, in the
 ``PROPOSERS`` registry), the loop that runs ideas as sealed trials and confirms the best
 on held-out cells (``_run``), paired estimates against the baseline (``_estimate``) and
 the findings ledger (``_ledger``, SQLite in the campaign folder); the evaluator service
-that holds the labels (``_service``), its client (``_client``) and a trial through it
+that holds the labels (``_service``; over HTTP: ``_http``), its client (``_client``) and a trial through it
 (``_remote``: ``run_remote_trial``).
 
     from alignlab.research import load_campaign, run_campaign
@@ -23,8 +23,8 @@ _WHERE = {
     "campaign_status": "_run", "resume_campaign": "_run", "run_campaign": "_run", "stop_campaign": "_run",
     "ProposalRefused": "_run", "default_folder": "_run",
     # the evaluator service (fastapi, uvicorn and httpx load only when these are used)
-    "Evaluator": "_service", "create_app": "_service", "serve_evaluator": "_service", "admin_token": "_service",
-    "default_state": "_service", "server_url": "_service", "probe_items": "_service",
+    "Evaluator": "_service", "probe_items": "_service", "create_app": "_http", "serve_evaluator": "_http",
+    "admin_token": "_http", "default_state": "_http", "server_url": "_http",
     "EvaluatorClient": "_client", "OpenedProblem": "_client", "Scored": "_client", "EvaluatorError": "_client",
     "EvaluatorDown": "_client", "EvaluatorAuthError": "_client", "BudgetExhausted": "_client",
     "ProblemGone": "_client", "ProbeRefused": "_client", "EvaluatorConflict": "_client",

@@ -388,7 +388,7 @@ class _Runner:
                                         f"{err.strerror or err}") from None
             url = choice.url
             if url is None and not os.environ.get("ALIGNLAB_EVALUATOR_URL"):
-                from alignlab.research._service import server_url
+                from alignlab.research._http import server_url
 
                 url = server_url()
             self._service = EvaluatorClient(url, token)
