@@ -8,7 +8,15 @@ Components are registered in one ``Registry`` idiom and referred to as ``{name, 
 (``Ref``). ``kind: trial`` specs run one variant on one problem (``run_trial``).
 """
 
+from alignlab._lazy import lazy_exports
 from alignlab.protocol._registry import Entry, Ref, Registry
 from alignlab.protocol._types import Metric, Problem, Scores, Submission, Testbed, Variant
 
-__all__ = ["Entry", "Metric", "Problem", "Ref", "Registry", "Scores", "Submission", "Testbed", "Variant"]
+# The trial and the sandbox, resolved on first use (PEP 562): what a campaign or the
+# evaluator service runs a variant with.
+_WHERE = {"TrialConfig": "_trial", "run_trial": "_trial", "solve_isolated": "_trial",
+          "hidden_paths": "_sandbox", "label_sources": "_sandbox"}
+__getattr__ = lazy_exports(__name__, globals(), _WHERE)
+
+__all__ = ["Entry", "Metric", "Problem", "Ref", "Registry", "Scores", "Submission", "Testbed", "Variant",
+           *sorted(_WHERE)]

@@ -47,8 +47,7 @@ def remote_trial(client: EvaluatorClient, testbed: str, params: dict[str, Any] |
     the open and the score (410: the secret is gone), the trial is run once more on a
     reopened problem; a score already counted is never submitted twice (request ids)."""
     from alignlab.protocol import Problem
-    from alignlab.protocol._sandbox import hidden_paths
-    from alignlab.protocol._trial import solve_isolated
+    from alignlab.protocol import hidden_paths, solve_isolated
     from alignlab.protocol.testbeds import TESTBEDS
 
     tb = TESTBEDS.create(testbed)

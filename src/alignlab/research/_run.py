@@ -117,7 +117,7 @@ def _claim(campaign: Campaign, folder: Path) -> None:
 def _hidden_from_variants(folder: Path) -> Iterator[None]:
     """Variants' sandboxes hide the campaign folder too (the ledger, the study): a
     variant can neither read other ideas' scores nor write the records."""
-    from alignlab.protocol._sandbox import hidden_paths
+    from alignlab.protocol import hidden_paths
 
     hidden_paths(folder)  # a folder that would hide the worker's own Python fails here, in one line
     saved = os.environ.get("ALIGNLAB_SANDBOX_HIDE")
@@ -332,7 +332,7 @@ class _Runner:
     def _jobs(self, ids: list[str], phase: str) -> list[tuple[Any, tuple[str, int, int]]]:
         """(job, (idea, cell, seed)) for every trial of ``ids`` in ``phase`` not yet in the
         ledger (recorded ones, finished or failed, stand: a failure is not retried away)."""
-        from alignlab.protocol._trial import TrialConfig
+        from alignlab.protocol import TrialConfig
         from alignlab.runtime import Job
         from alignlab.store import run_path
 
