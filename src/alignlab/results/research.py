@@ -33,7 +33,7 @@ def _variant(v: dict) -> str:
     nested = params.pop("method_params", None) or params.pop("params", None) or {}
     flat = {**nested, **params}
     parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items()]
-    return f"{method or v['name']}" + (f" ({', '.join(parts)})" if parts else "")
+    return f"{method or v['name']}" + (f" ({', '.join(parts)})" if parts else " (default params)")
 
 
 def _cells(cells: list[dict]) -> str:
@@ -66,7 +66,7 @@ def _campaign_section(folder: Path, shipped: str | None) -> list[str]:
               f"worst value on their cell and seed); {b['ideas']} ideas; {b['elapsed_s'] / 60:.0f} min.",
               f"- Trials that ran (not read back from earlier records): {len(ran)}, median "
               f"{statistics.median(ran):.1f} s each." if ran else "- No trial ran here: all were read back.",
-              f"- Numbers: {metric} minus the baseline's, in points, with a 95% interval that resamples cells, then "
+              f"- Numbers: `{metric}` (the testbed's primary metric) minus the baseline's, in points, with a 95% interval that resamples cells, then "
               "seeds within a cell.", ""]
     if not ideas:
         return lines + ["No idea was searched yet.", ""]
@@ -87,8 +87,10 @@ def _campaign_section(folder: Path, shipped: str | None) -> list[str]:
                   f"**{best['finding_status']}**."]
         if " | not confirmable" in (best.get("finding_text") or ""):
             lines.append(f"*{best['finding_text'].split(' | ', 1)[1]}.*")
+        names = {i["id"]: _variant(i["variant"]) for i in s["ideas"]}
         for ref, c in (best.get("comparisons") or {}).items():
-            lines.append(f"Against the reference idea `{ref}`: {_interval(c)} points.")
+            lines.append(f"Against the reference `{names.get(ref, ref)}` on the same held-out cells and seeds: "
+                         f"{_interval(c)} points.")
         lines.append("")
     else:
         lines += ["No confirmation yet (the search has not ended, or no idea was searched).", ""]
