@@ -61,7 +61,8 @@ _DISCUSSION = """
 - **Search matters, and more search helps honesty.** At 100 rollouts per move the honest
   side wins much less often (above); the liar searches with the same budget, so the
   extra search favours the truth. Going from 1,000 to the paper's 10,000 rollouts (k = 6,
-  the same 100 images) moved it by one point, well inside intervals of about +-6 points:
+  the same 100 images) moved it by at most a point (both lines above), well inside
+  intervals of about +-6 points:
   no measurable gain from 10x more search there. At k = 2, 1,000-rollout PUCT is within a couple of
   points of exact minimax play, so the k = 2 number is close to the game's true value
   for this judge; UCT and PUCT agree within their intervals.
