@@ -284,3 +284,16 @@ def test_a_persistent_local_executor_keeps_its_workers_between_runs_until_closed
     assert workers and not any(p.is_alive() for p in workers)
     plain = make_executor("local", workers=2)
     assert pids(plain, [9, 10]).isdisjoint(pids(plain, [11, 12]))
+
+
+def test_ray_workers_inherit_what_the_sandbox_hides(monkeypatch):
+    """A campaign hides its folder from variants through ALIGNLAB_SANDBOX_HIDE; Ray's
+    workers (which do not inherit this process's environment) are given it."""
+    from alignlab.runtime._ray import worker_env
+
+    monkeypatch.setenv("ALIGNLAB_SANDBOX_HIDE", "/somewhere/campaign")
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", "require")
+    env = worker_env()
+    assert env["ALIGNLAB_SANDBOX_HIDE"] == "/somewhere/campaign" and env["ALIGNLAB_SANDBOX"] == "require"
+    monkeypatch.delenv("ALIGNLAB_SANDBOX_HIDE")
+    assert "ALIGNLAB_SANDBOX_HIDE" not in worker_env()

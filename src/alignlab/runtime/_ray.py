@@ -45,6 +45,17 @@ def _ray_execute(job: Job) -> dict[str, Any]:
     return execute(job, "ray", redirect_fds=True, wait=False)
 
 
+WORKER_ENV = ("ALIGNLAB_HOME", "ALIGNLAB_RUNS", "ALIGNLAB_SANDBOX", "ALIGNLAB_SANDBOX_HIDE", "HF_HUB_OFFLINE",
+              "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
+"""What Ray's workers inherit from this process: where homes and runs are, and how a
+trial's variant is sandboxed and what it must not see (a campaign hides its folder
+through ``ALIGNLAB_SANDBOX_HIDE``)."""
+
+
+def worker_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
+
+
 class RayExecutor:
     name = "ray"
 
@@ -59,10 +70,8 @@ class RayExecutor:
         """Start or join Ray; True when this call started it (and must shut it down)."""
         if ray.is_initialized():
             return False
-        env = {k: os.environ[k] for k in ("ALIGNLAB_HOME", "ALIGNLAB_RUNS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                                          "TOKENIZERS_PARALLELISM") if k in os.environ}
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
-                                  "runtime_env": {"env_vars": env}}
+                                  "runtime_env": {"env_vars": worker_env()}}
         if self.address:
             ray.init(address=self.address, **kwargs)
         else:
