@@ -340,6 +340,23 @@ class Librarian:
         return Submission(predictions=found + [0.0] * (n - len(found)))
 
 
+class Hog:
+    """Takes memory (``mb``) or CPU time (``spin_s``), then answers 0.5 everywhere."""
+
+    def __init__(self, mb: int = 0, spin_s: float = 0.0):
+        self.mb, self.spin_s = mb, spin_s
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        import time
+
+        ballast = bytearray(self.mb * 2**20)
+        start = time.process_time()
+        while time.process_time() - start < self.spin_s:
+            pass
+        del ballast
+        return Submission(predictions=[0.5] * len(problem.json("items")))
+
+
 class CheatBed(Planted):
     """``planted`` with the variants above: registered by this module (here and, when a
     worker imports it, there), so the built-in testbed's own variants stay as shipped."""
@@ -352,7 +369,7 @@ CheatBed.variants.register("random")(RandomDirection)
 for _where in ("gc", "frames", "folders", "environment"):
     CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
 for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper),
-                    ("burglar", Burglar), ("snoop", Snoop), ("librarian", Librarian)):
+                    ("burglar", Burglar), ("snoop", Snoop), ("librarian", Librarian), ("hog", Hog)):
     CheatBed.variants.register(_name)(_cls)
 if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
@@ -454,6 +471,29 @@ def test_the_sandbox_hides_sealed_files_under_home_and_runs(sandbox, tmp_home, m
     monkeypatch.setenv("ALIGNLAB_SANDBOX", "sometimes")
     with pytest.raises(SandboxError, match="use auto"):
         run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=6))
+
+
+def test_memory_and_cpu_limits_fail_a_greedy_variant_in_one_line(tmp_home, monkeypatch):
+    """ALIGNLAB_VARIANT_MEMORY_GB / _CPU_S cap what a variant may take; the same variant
+    without them finishes (the control)."""
+    import time
+
+    from alignlab.errors import AlignlabError
+
+    hog = {"name": "hog", "params": {"mb": 1500}}
+    assert run_trial(TrialConfig(testbed="cheatbed", variant=hog, seed=1)).result["scores"]
+    monkeypatch.setenv("ALIGNLAB_VARIANT_MEMORY_GB", "0.5")
+    with pytest.raises(AlignlabError, match="variant 'hog' failed: MemoryError"):
+        run_trial(TrialConfig(testbed="cheatbed", variant=hog, seed=2))
+    monkeypatch.delenv("ALIGNLAB_VARIANT_MEMORY_GB")
+    monkeypatch.setenv("ALIGNLAB_VARIANT_CPU_S", "1")
+    start = time.perf_counter()
+    with pytest.raises(AlignlabError, match="died without an answer"):
+        run_trial(TrialConfig(testbed="cheatbed", variant={"name": "hog", "params": {"spin_s": 60}}, seed=3))
+    assert time.perf_counter() - start < 30  # killed at its CPU limit, not after 60 s of spinning
+    monkeypatch.setenv("ALIGNLAB_VARIANT_CPU_S", "soon")
+    with pytest.raises(AlignlabError, match="give a positive number"):
+        run_trial(TrialConfig(testbed="cheatbed", variant="random", seed=4))
 
 
 @pytest.mark.parametrize("sandbox", ["auto", "off"])

@@ -18,7 +18,8 @@ decides: ``auto`` (default) runs the variant unsandboxed and the trial records s
 ``require`` fails the trial; ``off`` never tries. A sandbox that was entered but could
 not be completed always fails the trial (fail closed). Still visible inside: the rest of
 the filesystem, read-write as the user (the model packages among it: weights, not
-labels). No CPU or memory limit beyond the trial's timeout.
+labels). Resource limits (``limits``): ``ALIGNLAB_VARIANT_MEMORY_GB`` and
+``ALIGNLAB_VARIANT_CPU_S``, unset by default (the trial's timeout still applies).
 """
 
 from __future__ import annotations
@@ -67,6 +68,39 @@ def label_sources() -> tuple[Path, ...]:
             if (Path(location) / sub).is_dir():
                 out.append((Path(location) / sub).resolve())
     return tuple(out)
+
+
+def limits() -> dict[str, float]:
+    """The variant's resource limits, read in the trusted process: ``ALIGNLAB_VARIANT_MEMORY_GB``
+    (address space it may add to what its worker already maps) and ``ALIGNLAB_VARIANT_CPU_S``
+    (CPU seconds). Unset: none beyond the trial's ``timeout_s``."""
+    out = {}
+    for key, var in (("memory_gb", "ALIGNLAB_VARIANT_MEMORY_GB"), ("cpu_s", "ALIGNLAB_VARIANT_CPU_S")):
+        raw = os.environ.get(var, "").strip()
+        if raw:
+            try:
+                out[key] = float(raw)
+                assert out[key] > 0
+            except (ValueError, AssertionError):
+                raise SandboxError(f"{var}={raw!r}: give a positive number") from None
+    return out
+
+
+def apply_limits(memory_gb: float | None = None, cpu_s: float | None = None) -> None:
+    """In the worker, before the variant is built: cap its address space (what is mapped
+    now + ``memory_gb``: an allocation past it raises MemoryError in the variant) and its
+    CPU time (past it the kernel kills the worker: the trial fails, counted)."""
+    import resource
+
+    if memory_gb:
+        with open("/proc/self/status") as f:
+            mapped = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        cap = mapped + int(memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    if cpu_s:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cap = int(used.ru_utime + used.ru_stime + cpu_s) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cap, cap))
 
 
 def hidden_paths(*extra: str | Path) -> list[Path]:

@@ -106,7 +106,7 @@ def _without_main() -> Iterator[None]:
 
 
 def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, Any], seed: int, answer_to: Any,
-            hide: list[str], sandbox_mode: str) -> None:
+            hide: list[str], sandbox_mode: str, limits: dict[str, float] | None = None) -> None:
     """In the worker process: enter the sandbox, build the variant, solve, send the
     submission (or the error) back through a pipe opened before the sandbox."""
     import importlib
@@ -117,6 +117,10 @@ def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, An
     sandbox = "not entered"
     try:
         sandbox = isolate(keep=[Path(folder)], hide=[Path(h) for h in hide], how=sandbox_mode)
+        if limits:
+            from alignlab.protocol._sandbox import apply_limits
+
+            apply_limits(**limits)
         for module in modules:  # a user's testbed or variant registers itself on import
             importlib.import_module(module)
         solver = TESTBEDS.create(testbed).variants.create(variant)
@@ -150,7 +154,7 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
     or if this process is interrupted: no orphan keeps computing."""
     from multiprocessing.connection import wait
 
-    from alignlab.protocol._sandbox import hidden_paths, mode
+    from alignlab.protocol._sandbox import hidden_paths, limits, mode
     from alignlab.store import atomic_write_bytes
 
     out.unlink(missing_ok=True)
@@ -159,7 +163,7 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
     context = _forkserver()
     reader, writer = context.Pipe(duplex=False)
     proc = context.Process(target=_worker, args=(modules, name, str(problem.folder), variant.model_dump(),
-                                                 seed, writer, hide, mode()))
+                                                 seed, writer, hide, mode(), limits()))
     try:
         with _without_main():
             proc.start()

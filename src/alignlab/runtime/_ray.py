@@ -45,8 +45,9 @@ def _ray_execute(job: Job) -> dict[str, Any]:
     return execute(job, "ray", redirect_fds=True, wait=False)
 
 
-WORKER_ENV = ("ALIGNLAB_HOME", "ALIGNLAB_RUNS", "ALIGNLAB_SANDBOX", "ALIGNLAB_SANDBOX_HIDE", "HF_HUB_OFFLINE",
-              "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
+WORKER_ENV = ("ALIGNLAB_HOME", "ALIGNLAB_RUNS", "ALIGNLAB_SANDBOX", "ALIGNLAB_SANDBOX_HIDE",
+              "ALIGNLAB_VARIANT_MEMORY_GB", "ALIGNLAB_VARIANT_CPU_S", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+              "TOKENIZERS_PARALLELISM")
 """What Ray's workers inherit from this process: where homes and runs are, and how a
 trial's variant is sandboxed and what it must not see (a campaign hides its folder
 through ``ALIGNLAB_SANDBOX_HIDE``)."""
