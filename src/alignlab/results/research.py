@@ -12,6 +12,7 @@ from alignlab.results._renderer import RENDERERS, NoRecordsError
 
 SHIPPED = {
     "campaigns/w2s-cpu": "alignlab/research/campaigns/w2s_cpu.yaml",
+    "campaigns/w2s-cpu-random": "alignlab/research/campaigns/w2s_cpu_random.yaml",
     "campaigns/elicit-cpu": "alignlab/research/campaigns/elicit_cpu.yaml",
 }
 """The campaign folders the document reports, and the shipped campaign each one ran."""
@@ -97,6 +98,33 @@ def _campaign_section(folder: Path, shipped: str | None) -> list[str]:
     return lines
 
 
+def _proposers_compared(folders: list[Path]) -> list[str]:
+    """Campaigns that asked the same question of the same testbed with different
+    proposers, side by side: what each found, on the search cells and held out."""
+    from alignlab.research import campaign_status
+
+    by_question: dict[tuple[str, str], list[dict]] = {}
+    for folder in folders:
+        s = campaign_status(folder)
+        by_question.setdefault((s["testbed"], s["question"]), []).append(s)
+    lines = []
+    for (testbed, question), group in by_question.items():
+        if len(group) < 2:
+            continue
+        lines += [f"## Proposers compared: {testbed}", "", f"*{question}*", "",
+                  "| campaign | proposer | ideas | trials | best idea | search diff [95% CI] | held out [95% CI] | finding |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for s in group:
+            best = s["best"] or {}
+            lines.append(f"| {s['name']} | {s['proposer']['name']} | {s['budget']['ideas']} | "
+                         f"{s['budget']['trials_used']} | {_variant(best['variant']) if best else '—'} | "
+                         f"{_interval(best.get('estimate'))} | {_interval(best.get('heldout'))} | "
+                         f"{best.get('finding_status', '—')} |")
+        lines += ["", "The same cells, seeds and baseline; different budgets of ideas are stated in each "
+                  "section above.", ""]
+    return lines
+
+
 @RENDERERS.register("research", description="The automated researcher's campaigns: every idea against the "
                                               "baseline on search cells, the best confirmed on held-out cells.")
 class ResearchRenderer:
@@ -124,6 +152,7 @@ class ResearchRenderer:
         missing = [f for f in self.folders if Path(f) not in found]
         for folder in found:
             lines += _campaign_section(folder, SHIPPED.get(str(folder)))
+        lines += _proposers_compared(found)
         if missing:
             lines += ["## Not run here", ""] + [f"- `{f}` ({SHIPPED.get(f, 'no shipped campaign')}): no ledger on "
                                                  "this machine." for f in missing] + [""]
