@@ -19,13 +19,19 @@ from alignlab.errors import DataError
 from alignlab.models._sources import package_dir
 
 _EVALS = "pip install --no-deps evals==3.0.1.post1"
-_BIGBENCH = "pip install pip==23.2.1 && pip install --no-deps bigbench==1.0.0"
+# bigbench 1.0.0 left PyPI in December 2026 (only 0.0.1, without the task files, is
+# there now), so `make setup` installs it only where an index still has it.
+_BIGBENCH = ("pip install pip==23.2.1 && pip install --no-deps PATH, with PATH your copy of bigbench-1.0.0.tar.gz "
+             "or a checkout of github.com/google/BIG-bench (1.0.0 is no longer on PyPI); or choose a task from "
+             "another source (alignlab tasks list)")
 
 
-def _bigbench_json(relpath: str) -> dict:
+def bigbench_json(relpath: str) -> dict:
+    """A BIG-bench task file (``benchmark_tasks/<relpath>``), or a clear error when the
+    package, or its task files, are not installed."""
     path = package_dir("bigbench", _BIGBENCH) / "benchmark_tasks" / relpath
     if not path.exists():
-        raise DataError(f"{path} is missing; reinstall with: {_BIGBENCH}")
+        raise DataError(f"{path} is missing; install BIG-bench's task files: {_BIGBENCH}")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -75,7 +81,7 @@ _BIGBENCH_BINARY = {
 
 def _bigbench_binary(name: str) -> Task:
     relpath, positive, fmt, choices, description = _BIGBENCH_BINARY[name]
-    data = _bigbench_json(relpath)
+    data = bigbench_json(relpath)
     examples = []
     for i, ex in enumerate(data["examples"]):
         scores = ex.get("target_scores", {})
@@ -93,7 +99,7 @@ for _name, (_p, _pos, _f, _c, _desc) in _BIGBENCH_BINARY.items():
 # ---------------------------------------------------------------- TruthfulQA, HHH
 @register_task("truthfulqa", "TruthfulQA: true and false answers to each question (grouped).", "bigbench")
 def truthfulqa() -> Task:
-    data = _bigbench_json("truthful_qa/task_mc.json")
+    data = bigbench_json("truthful_qa/task_mc.json")
     examples = []
     for q, ex in enumerate(data["examples"]):
         for answer, score in ex["target_scores"].items():
@@ -109,7 +115,7 @@ def truthfulqa() -> Task:
 def hhh() -> Task:
     examples = []
     for subset in ("harmless", "helpful", "honest", "other"):
-        data = _bigbench_json(f"hhh_alignment/{subset}/task.json")
+        data = bigbench_json(f"hhh_alignment/{subset}/task.json")
         for i, ex in enumerate(data["examples"]):
             for response, score in ex["target_scores"].items():
                 examples.append(Example(text=response, label=int(score == 1), group=f"{subset}{i}",

@@ -27,7 +27,6 @@ import random
 from alignlab.data._registry import register_task
 from alignlab.data._task import Example, Task, Template
 
-_BIGBENCH = "pip install pip==23.2.1 && pip install --no-deps bigbench==1.0.0"
 _YES_NO = (" No", " Yes")
 DIGITS = (1, 2, 3, 4)
 PROBLEMS_PER_LEVEL = 125
@@ -84,15 +83,9 @@ def arithmetic_digits() -> Task:
 
 
 def _bigbench_rows(relpath: str) -> list[dict]:
-    import json
+    from alignlab.data._builtin import bigbench_json
 
-    from alignlab.errors import DataError
-    from alignlab.models._sources import package_dir
-
-    path = package_dir("bigbench", _BIGBENCH) / "benchmark_tasks" / relpath
-    if not path.exists():
-        raise DataError(f"{path} is missing; reinstall with: {_BIGBENCH}")
-    return json.loads(path.read_text(encoding="utf-8"))["examples"]
+    return bigbench_json(relpath)["examples"]
 
 
 def _puzzles(name: str, folder: str, per_level: int) -> Task:
