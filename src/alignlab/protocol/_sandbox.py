@@ -8,7 +8,8 @@ In the worker, before the variant's code is imported: new user, mount, PID and n
 namespaces; every hidden folder (``$ALIGNLAB_HOME`` with its organisms and sealed files,
 the default home, the runs roots, and the installed packages that tasks read labels from:
 ``LABEL_SOURCES``) is covered by an empty tmpfs; the kept folders are
-mounted back at their own paths; a fresh ``/proc`` shows only the sandbox's processes
+mounted back at their own paths, read-only but for their ``out/`` sub-folder (where a
+variant writes what its Submission names: ``Submission.artifacts``); a fresh ``/proc`` shows only the sandbox's processes
 (so the trusted parent's memory is not readable through ``/proc/<pid>/mem``); the
 network namespace has only a loopback that is down. Then every capability is dropped
 and ``no_new_privs`` set, so the variant cannot unmount what hides the secrets.
@@ -31,9 +32,15 @@ import signal
 from pathlib import Path
 
 from alignlab.errors import AlignlabError
+from alignlab.protocol._types import OUT
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 0x4000, 1 << 18
+MS_RDONLY, MS_REMOUNT = 1, 32
+# statvfs's f_flag bits that a remount inside a user namespace must keep (the kernel locks
+# them on mounts inherited from the parent namespace), mapped to their mount(2) flags.
+_LOCKED_FLAGS = {os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: 8, os.ST_NOATIME: 1024,
+                 os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 _CAP_VERSION_3 = 0x20080522
 
@@ -188,17 +195,26 @@ def isolate(keep: list[Path], hide: list[Path], how: str = "auto") -> str:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     try:
         _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-        kept = [(Path(p).resolve(), os.open(p, os.O_RDONLY | os.O_DIRECTORY)) for p in keep]
+        for p in keep:
+            (Path(p) / OUT).mkdir(parents=True, exist_ok=True)
+        kept = [(Path(p).resolve(), os.open(p, os.O_RDONLY | os.O_DIRECTORY),
+                 os.open(Path(p) / OUT, os.O_RDONLY | os.O_DIRECTORY)) for p in keep]
         covered: list[Path] = []
         for path in sorted(set(hide), key=lambda p: len(p.parts)):
             if path.is_dir() and not any(path.is_relative_to(c) for c in covered):
                 _mount(libc, "tmpfs", str(path), "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
                 covered.append(path)
-        for path, fd in kept:
-            if any(path.is_relative_to(c) for c in covered):
-                path.mkdir(parents=True, exist_ok=True)
-                _mount(libc, f"/proc/self/fd/{fd}", str(path), None, MS_BIND | MS_REC)
+        for path, fd, out_fd in kept:
+            # Mounted back read-only, but for its out/ folder: the Problem's files may be hard
+            # links into caches (activations, organism weights) that no variant may change.
+            path.mkdir(parents=True, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{fd}", str(path), None, MS_BIND | MS_REC)
+            locked = functools.reduce(lambda acc, bit: acc | _LOCKED_FLAGS[bit] * bool(os.statvfs(path).f_flag & bit),
+                                      _LOCKED_FLAGS, 0)
+            _mount(libc, None, str(path), None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
+            _mount(libc, f"/proc/self/fd/{out_fd}", str(path / OUT), None, MS_BIND)
             os.close(fd)
+            os.close(out_fd)
         _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
         _drop_privileges(libc)
     except OSError as err:

@@ -127,7 +127,8 @@ def _worker(modules: list[str], testbed: str, folder: str, variant: dict[str, An
         submission = solver.solve(Problem(folder), seed)
         submission = Submission.model_validate(submission)
         answer = {"predictions": [float(x) for x in submission.predictions],
-                  "notes": json.loads(json.dumps(submission.notes, default=str)), "sandbox": sandbox}
+                  "notes": json.loads(json.dumps(submission.notes, default=str)),
+                  "artifacts": dict(submission.artifacts), "sandbox": sandbox}
     except BaseException as err:  # noqa: BLE001 — the trial reports it as the variant's failure
         answer = {"error": f"{type(err).__name__}: {err}".strip(), "traceback": traceback.format_exc()[-4000:],
                   "sandbox": sandbox}
@@ -187,8 +188,29 @@ def solve_isolated(testbed: Any, name: str, problem: Problem, variant: Ref, seed
     answer = json.loads(data)
     if "error" in answer:
         raise AlignlabError(f"variant {variant.name!r} failed: {answer['error']}")
-    return Submission.model_validate({"predictions": answer["predictions"], "notes": answer.get("notes", {})}), \
-        answer["sandbox"]
+    artifacts = {name: str(_artifact(problem, name, path)) for name, path in answer.get("artifacts", {}).items()}
+    return Submission.model_validate({"predictions": answer["predictions"], "notes": answer.get("notes", {}),
+                                      "artifacts": artifacts}), answer["sandbox"]
+
+
+def _artifact(problem: Problem, name: str, path: str) -> Path:
+    """The absolute path of a file or folder a variant names, once it is shown to lie
+    inside the Problem's ``out/`` folder with no link on the way or inside: nothing the
+    evaluator reads can point at a file the variant was not allowed to write."""
+    import os
+
+    from alignlab.protocol._types import OUT
+
+    out = (problem.folder / OUT).resolve()
+    target = problem.folder / path
+    if Path(path).is_absolute() or not target.resolve().is_relative_to(out) or not target.exists():
+        raise AlignlabError(f"artifact {name!r}: {path!r} is not a file or folder under the Problem's "
+                            f"{OUT}/ folder (write it under problem.out and give its path relative to the Problem)")
+    on_the_way = [problem.folder / p for p in (Path(path), *Path(path).parents)]  # out/sae, out, .
+    inside = [Path(root) / f for root, dirs, files in os.walk(target) for f in dirs + files]
+    if any(p.is_symlink() for p in on_the_way + inside):
+        raise AlignlabError(f"artifact {name!r}: {path!r} is or holds a symbolic link; write plain files")
+    return target.resolve()
 
 
 def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
@@ -213,6 +235,10 @@ def run_trial(config: TrialConfig, runs_root: str | Path | None = None):
     if len(submission.predictions) != n_items:
         raise AlignlabError(f"variant {config.variant.name!r} returned {len(submission.predictions)} predictions "
                             f"for {n_items} items (submission.predictions must have one per item, in order)")
+    missing = [name for name in getattr(testbed, "artifacts", ()) if name not in submission.artifacts]
+    if missing:
+        raise AlignlabError(f"variant {config.variant.name!r} answered without the file(s) {config.testbed!r} scores: "
+                            f"{', '.join(missing)} (Submission.artifacts, paths under problem.out)")
     scores = testbed.score(tb_config, secret, submission, config.seed)
     result = {"scores": scores.model_dump(mode="json"), "sandbox": sandbox}
     if hasattr(testbed, "reveal"):  # what the evaluator discloses once the variant is gone

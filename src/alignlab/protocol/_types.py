@@ -21,11 +21,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+OUT = "out"
+"""The Problem's sub-folder where a variant writes the files its Submission names."""
+
+
 class Problem:
     """A folder of plain files describing one problem instance."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
+
+    @property
+    def out(self) -> Path:
+        """Where a variant writes its artifacts (created on first use)."""
+        path = self.folder / OUT
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def write_array(self, name: str, array: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -58,6 +69,11 @@ class Submission(BaseModel):
     notes: dict[str, Any] = Field(default_factory=dict)
     """What the variant reports beyond its predictions (a search's best candidates, a
     fitted threshold): JSON, saved with the run, never scored."""
+    artifacts: dict[str, str] = Field(default_factory=dict)
+    """Files the evaluator scores instead of (or beside) predictions, e.g. a trained
+    sparse autoencoder: name -> path under the Problem's ``out/`` folder (``OUT``), the
+    one place a variant writes. The trial checks each path stays inside ``out/`` and is
+    no link, then hands the evaluator absolute paths; the run keeps the files."""
 
 
 class Metric(BaseModel):
@@ -117,6 +133,10 @@ class Testbed(Protocol):
     tiny_config: dict[str, Any]
     """Config fields for a seconds-long instance (tiny random models): what the
     conformance test opens. ``{}`` where the defaults are already cheap."""
+    artifacts: tuple[str, ...]
+    """Optional (default ``()``): the files a submission must name (``Submission.artifacts``)
+    for the evaluator to score it — a testbed that scores a trained model, not
+    per-item predictions, has no items and names its artifact here."""
 
     def open(self, config: BaseModel, seed: int, problem: Problem) -> Any:
         """Write the problem's files (no labels) and return the evaluator's secret, which

@@ -65,6 +65,10 @@ def remote_trial(client: EvaluatorClient, testbed: str, params: dict[str, Any] |
                 raise AlignlabError(f"variant {ref.name!r} returned {len(submission.predictions)} predictions for "
                                     f"{opened.n_items} items (submission.predictions must have one per item, in "
                                     "order)")
+            if submission.artifacts:
+                raise AlignlabError(f"variant {ref.name!r} answered with files ({', '.join(submission.artifacts)}); "
+                                    "the evaluator service scores predictions only: run this testbed's campaign "
+                                    "with evaluator: {kind: trial}")
             scored = client.score(opened.problem_id, submission.predictions, submission.notes)
             return RemoteTrial(scored.scores, scored.query_id, opened.problem_id, submission, sandbox,
                                tuple(scored.flags))
