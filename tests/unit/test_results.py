@@ -18,7 +18,7 @@ from alignlab.runtime import SpecError, load_spec, load_specs, run_specs
 
 runner = CliRunner()
 KINDS = {"w2s": "trial", "w2s_fixed": "w2s", "easy_to_hard": "trial", "elicit": "elicit", "debate": "debate",
-         "audit": "audit"}
+         "audit": "audit", "sae": "trial"}
 
 
 def _dumps(configs) -> Counter:
@@ -38,8 +38,8 @@ def test_every_campaign_parses_validates_and_ships_with_the_package():
         assert {s.kind for s in specs} == {KINDS[name]}
         sizes[name] = sum(len(s.configs()) for s in specs)
         assert campaign_path(name).parent.name == "campaigns"
-    assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit")} == \
-        {"elicit": 57, "debate": 22, "audit": 2}
+    assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit", "sae")} == \
+        {"elicit": 57, "debate": 22, "audit": 2, "sae": 6}
     assert sizes["w2s"] >= 6 * 3 * 4  # cells x seeds x methods, at least
     assert sizes["easy_to_hard"] == 180
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
