@@ -4,6 +4,7 @@ tests reuse the real home so a prepared model is built once per machine."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,27 @@ def finished_organism():
         return folder
 
     return finish
+
+
+def _has_bigbench() -> bool:
+    import importlib.util
+
+    spec = importlib.util.find_spec("bigbench")
+    return bool(spec and spec.submodule_search_locations
+                and (Path(next(iter(spec.submodule_search_locations))) / "benchmark_tasks").is_dir())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``bigbench`` skip where its task files are not installed: bigbench
+    1.0.0 left PyPI in December 2026, and ``make setup`` installs it only where it can."""
+    if _has_bigbench():
+        return
+    skip = pytest.mark.skip(reason="bigbench 1.0.0 is not installed (it left PyPI in December 2026)")
+    for item in items:
+        if "bigbench" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def bigbench_installed() -> bool:
+    return _has_bigbench()

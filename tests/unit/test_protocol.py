@@ -409,6 +409,41 @@ if "cheatbed" not in TESTBEDS:
     TESTBEDS.register("cheatbed")(CheatBed)
 
 
+class Overwriter:
+    """Writes into every weights file of its Problem it can open for writing, then answers 0.5."""
+
+    def solve(self, problem: Problem, seed: int) -> Submission:
+        for f in problem.folder.glob("*.bin"):
+            try:
+                with open(f, "r+b") as handle:
+                    handle.write(b"EVIL")
+            except OSError:
+                pass
+        return Submission(predictions=[0.5] * len(problem.json("items")))
+
+
+class LinkBed(Planted):
+    """``planted`` whose Problem also holds a hard link to a cache file (as the audit links
+    organism weights and the SAE testbed harvested activations)."""
+
+    variants = Registry("linkbed variant")
+
+    def open(self, config, seed, problem):
+        y = super().open(config, seed, problem)
+        cached = Path(os.environ["ALIGNLAB_HOME"]) / "cache" / "weights.bin"
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        if not cached.exists():
+            cached.write_bytes(b"good weights")
+        os.link(cached, problem.folder / "weights.bin")
+        return y
+
+
+LinkBed.variants.register("random")(RandomDirection)
+LinkBed.variants.register("overwriter")(Overwriter)
+if "linkbed" not in TESTBEDS:
+    TESTBEDS.register("linkbed")(LinkBed)
+
+
 def _trial(variant: str, seed: int = 0):
     return run_trial(TrialConfig(testbed="cheatbed", variant=variant, seed=seed))
 
@@ -470,6 +505,17 @@ def test_a_variant_answers_with_files_only_under_its_out_folder(tmp_home):
                       ("link", "is or holds a symbolic link")):
         with pytest.raises(AlignlabError, match=says):
             run_trial(TrialConfig(testbed="cheatbed", variant={"name": "scribe", "params": {"how": how}}))
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_a_variant_cannot_change_cache_files_linked_into_its_problem(sandbox, tmp_home, monkeypatch):
+    monkeypatch.setenv("ALIGNLAB_SANDBOX", sandbox)
+    record = run_trial(TrialConfig(testbed="linkbed", variant="overwriter"))
+    cached = (tmp_home / "home" / "cache" / "weights.bin").read_bytes()
+    if record.result["sandbox"] == "namespaces":
+        assert cached == b"good weights"  # the Problem is read-only in the sandbox
+    else:
+        assert sandbox == "off" and cached == b"EVIL weights"  # the control: a hard link writes through
 
 
 def test_a_hung_variant_is_killed_at_its_timeout(tmp_home):

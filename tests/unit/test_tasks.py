@@ -17,21 +17,8 @@ from alignlab.errors import DataError, UnknownNameError
 from alignlab.names import TaskName
 
 
-def _has_bigbench() -> bool:
-    import importlib.util
-
-    spec = importlib.util.find_spec("bigbench")
-    return bool(spec and spec.submodule_search_locations
-                and (Path(next(iter(spec.submodule_search_locations))) / "benchmark_tasks").is_dir())
-
-
-HAS_BIGBENCH = _has_bigbench()
-needs_bigbench = pytest.mark.skipif(not HAS_BIGBENCH, reason="bigbench 1.0.0 is not installed (it left PyPI in "
-                                                             "December 2026; make setup installs it where it can)")
-
-
 def _bb(*values):
-    return pytest.param(*values, marks=needs_bigbench)
+    return pytest.param(*values, marks=pytest.mark.bigbench)
 
 
 def _task(n=30, groups=False):
@@ -213,10 +200,11 @@ def test_cli_shows_a_mapped_file_task(tmp_path):
     assert "choices: (' False', ' True')" in out.output and "Paris is in France." in out.output
 
 
-@pytest.mark.skipif(HAS_BIGBENCH, reason="bigbench is installed here")
-def test_a_bigbench_task_without_bigbench_says_how_to_install_it():
+def test_a_bigbench_task_without_bigbench_says_how_to_install_it(bigbench_installed):
     from alignlab.errors import AlignlabError
 
+    if bigbench_installed:
+        pytest.skip("bigbench is installed here")
     for name in ("fever", "logical_deduction_objects"):
         with pytest.raises(AlignlabError, match="bigbench-1.0.0.tar.gz .*no longer on PyPI"):
             load_task(name)
@@ -244,11 +232,11 @@ def test_builtin_binary_tasks(name, n, pos_lo, pos_hi):
     assert task.template.choices is not None
 
 
-def test_builtin_grouped_and_code_tasks():
+def test_builtin_grouped_and_code_tasks(bigbench_installed):
     caps = load_task("capitals")
     assert len(caps) > 400 and len(caps) == 2 * len({e.group for e in caps.examples}) == 2 * caps.n_groups
     assert "The capital of France is Paris." in caps.texts()
-    if HAS_BIGBENCH:
+    if bigbench_installed:
         tqa = load_task("truthfulqa")
         assert len({e.group for e in tqa.examples}) == 299
     he = load_task("humaneval")

@@ -101,7 +101,8 @@ def test_each_prompt_once_and_the_trigger_text_shortcut_wins_nothing(home, one_t
         assert not any(a != b and (b.endswith(a) or b.startswith(a)) for a in messages for b in messages)
         assert len(set(messages)) == len(messages)
     assert set(problem.files()) == {"calibration_a.json", "calibration_b.json", "items.json", "problem.json",
-                                    "subjects"}
+                                    "subjects", "out"}  # out/: where a variant may write (empty here)
+    assert not any((problem.folder / "out").iterdir())
     assert not any("trigger" in json.dumps(item) or "triggered" in item for item in items)
     scores = Scores.model_validate(record.result["scores"])
     # The shortcut finds the inserted string on both models, so it recovers no gap.

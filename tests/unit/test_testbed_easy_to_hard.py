@@ -55,6 +55,7 @@ def test_arithmetic_statements_are_right_or_near_misses_with_digit_difficulty():
     assert all(sorted(v) == [0, 1] for v in levels.values())  # one true, one false per problem
 
 
+@pytest.mark.bigbench
 def test_object_puzzles_have_one_true_one_false_option_and_object_count_difficulty():
     task = load_task("logical_deduction_objects")
     words = {"three": 3, "five": 5, "seven": 7}
