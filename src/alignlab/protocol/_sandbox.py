@@ -7,12 +7,13 @@ sandboxes, but inside the already-running worker so a trial still starts in ms.
 In the worker, before the variant's code is imported: new user, mount, PID and network
 namespaces; every hidden folder (``$ALIGNLAB_HOME`` with its organisms and sealed files,
 the default home, the runs roots, and the installed packages that tasks read labels from:
-``LABEL_SOURCES``) is covered by an empty tmpfs; the kept folders are
-mounted back at their own paths, read-only but for their ``out/`` sub-folder (where a
-variant writes what its Submission names: ``Submission.artifacts``); a fresh ``/proc`` shows only the sandbox's processes
-(so the trusted parent's memory is not readable through ``/proc/<pid>/mem``); the
-network namespace has only a loopback that is down. Then every capability is dropped
-and ``no_new_privs`` set, so the variant cannot unmount what hides the secrets.
+``LABEL_SOURCES``) is covered by an empty tmpfs; the kept folders are mounted back at
+their own paths, read-only but for their ``out/`` sub-folder (where a variant writes what
+its Submission names: ``Submission.artifacts``); a fresh ``/proc`` shows only the
+sandbox's processes (so the trusted parent's memory is not readable through
+``/proc/<pid>/mem``); the network namespace has only a loopback that is down. Then every
+capability is dropped and ``no_new_privs`` set, so the variant cannot unmount what hides
+the secrets, nor remount its Problem writable.
 
 Where the kernel refuses namespaces (some container runtimes), ``ALIGNLAB_SANDBOX``
 decides: ``auto`` (default) runs the variant unsandboxed and the trial records so;
