@@ -48,7 +48,8 @@ def test_probe_sweep_end_to_end_on_tiny_model(tmp_home):
     assert "2 entries" in runner.invoke(app, ["cache", "ls"]).output
 
 
-def test_invalid_options_name_the_field_without_traceback(tmp_path):
+def test_invalid_options_name_the_field_without_traceback(tmp_home):  # a failed run is recorded: not in ./runs
+    tmp_path = tmp_home
     cases = [
         (["probe-sweep", "--pooling", "max"], "pooling"),
         (["w2s", "--n-examples", "5"], "n_examples"),

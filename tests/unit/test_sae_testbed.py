@@ -76,6 +76,8 @@ def test_an_sae_over_the_l0_budget_has_its_primary_withheld(tmp_home):
     # the wider PCA explains more — which is exactly why the budget is enforced on measured L0
     assert b.metrics["explained_variance_any_l0"].value > a.metrics["explained_variance"].value
     assert abs(a.metrics["explained_variance"].value - a.metrics["pca_explained_variance"].value) < 0.05
+    gain = a.metrics["explained_variance_gain_over_pca"]  # paired: the same PCA on the same windows
+    assert abs(gain.value) < 0.02 and gain.lo <= gain.value <= gain.hi and gain.hi - gain.lo < 0.05
     saved = json.loads((within.path / "submission.json").read_text())
     assert saved["artifacts"] == {"sae": "out/sae"} and (within.path / "problem" / "out" / "sae").is_dir()
     rec = a.metrics["ce_loss_recovered"]

@@ -61,6 +61,15 @@ class SAEResults(CampaignRenderer):
         path.write_text("\n".join(self._text(rows, missing_note(missing, len(found)))) + "\n")
         return path
 
+    @staticmethod
+    def _ce(rows: dict[str, list]) -> str:
+        for cells in rows.values():
+            for _, record in cells:
+                if record is not None:
+                    m = record.result["scores"]["metrics"]
+                    return f"{m['ce_clean']['value']:.3f} (zero-ablating the layer: {m['ce_zero_ablated']['value']:.2f})"
+        return "—"
+
     def _text(self, rows: dict[str, list], missing: str) -> list[str]:
         from alignlab.protocol.testbeds.sae import SAETestbedConfig
 
@@ -95,23 +104,31 @@ class SAEResults(CampaignRenderer):
             "",
             "## Results",
             "",
-            "| variant | seed | explained variance | PCA at the budget | L0 | dead | loss recovered | KL | "
-            "training |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| variant | seed | explained variance | − PCA at the budget (paired) | per token | L0 | dead | "
+            "loss recovered | CE spliced − clean (nats) | KL | training |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        pca = None
         for name, cells in rows.items():
             for config, record in cells:
                 if record is None:
-                    out.append(f"| {name} | {config.seed} | missing: no record | | | | | | |")
+                    out.append(f"| {name} | {config.seed} | missing: no record | | | | | | | | |")
                     continue
                 m = record.result["scores"]["metrics"]
+                pca = pca or m["pca_explained_variance"]
                 ev = m["explained_variance"] if m["explained_variance"].get("value") is not None \
                     else m.get("explained_variance_any_l0")
                 ev_text = _est(ev) + ("" if m["explained_variance"].get("value") is not None else " (over budget)")
                 dead = m["dead_fraction"]["value"]
-                out.append(f"| {name} | {config.seed} | {ev_text} | {_est(m['pca_explained_variance'])} | "
-                           f"{m['l0']['value']:.1f} | {100 * dead:.1f}% | {_est(m['ce_loss_recovered'])} | "
+                delta = m["ce_spliced"]["value"] - m["ce_clean"]["value"]
+                out.append(f"| {name} | {config.seed} | {ev_text} | {_est(m.get('explained_variance_gain_over_pca'))} | "
+                           f"{_est(m.get('explained_variance_per_token'))} | {m['l0']['value']:.1f} | "
+                           f"{100 * dead:.1f}% | {_est(m['ce_loss_recovered'])} | {delta:+.3f} | "
                            f"{_est(m['kl_div'], 3)} | {_train_note(record)} |")
+        if pca is not None:
+            out += ["", f"PCA with {d.l0_budget:g} components explains {_est(pca)} of the held-out variance (the "
+                        "baseline every row is compared with, on the same windows). CE clean: "
+                        f"{self._ce(rows)} nats per token."]
         out += [
             "",
             "## Against the anchors and the goal",

@@ -129,6 +129,10 @@ class SparseAutoencoders:
             "explained_variance": _ev_metric(recon, withheld=not within),
             "explained_variance_any_l0": _ev_metric(recon),
             "pca_explained_variance": _ev_metric(pca),
+            "explained_variance_gain_over_pca": _gain_metric(recon, pca),
+            "explained_variance_per_token": _mean_metric(
+                recon["per_token"], "per token 1 - |x - x_hat|^2 / |x - mean|^2, then averaged (SAELens-style; "
+                "outlier tokens weigh no more than others)"),
             "l0": _mean_metric(recon["l0"], "mean active latents per token"),
             "dead_fraction": Metric(value=float(recon["dead"]), n=int(recon["n_latents"]),
                                     method="latents that never fire on the held-out tokens"),
@@ -147,11 +151,12 @@ def _windows(acts, context: int):
 
 def _reconstruction(sae, windows) -> dict[str, Any]:
     """Per window: squared error and squared deviation (from the held-out mean) summed over
-    tokens and dims; per token, active latents; which latents ever fired."""
+    tokens and dims, the mean over its tokens of each token's explained fraction, and the
+    mean active latents per token; which latents ever fired."""
     import torch
 
     mean = windows.float().mean(dim=(0, 1))
-    err, dev, l0, fired = [], [], [], None
+    err, dev, l0, per_token, fired = [], [], [], [], None
     with torch.no_grad():
         for chunk in torch.split(windows, max(1, 4096 // windows.shape[1])):
             x = chunk.float().reshape(-1, chunk.shape[-1]).to(sae.W_enc.dtype)  # (B*T, d)
@@ -159,11 +164,14 @@ def _reconstruction(sae, windows) -> dict[str, Any]:
             active = codes != 0
             fired = active.any(0) if fired is None else fired | active.any(0)
             B, T = chunk.shape[:2]
-            err.append(((x - x_hat) ** 2).sum(-1).view(B, T).sum(1).double())
-            dev.append(((x - mean) ** 2).sum(-1).view(B, T).sum(1).double())
+            e, d = ((x - x_hat) ** 2).sum(-1).view(B, T).double(), ((x - mean) ** 2).sum(-1).view(B, T).double()
+            err.append(e.sum(1))
+            dev.append(d.sum(1))
+            per_token.append((1 - e / d).mean(1))
             l0.append(active.sum(-1).view(B, T).float().mean(1).double())
     return {"err": torch.cat(err).numpy(), "dev": torch.cat(dev).numpy(), "l0": torch.cat(l0).numpy(),
-            "dead": float(1 - fired.float().mean()), "n_latents": len(fired)}
+            "per_token": torch.cat(per_token).numpy(), "dead": float(1 - fired.float().mean()),
+            "n_latents": len(fired)}
 
 
 def _ev_metric(r: dict[str, Any], withheld: bool = False) -> Metric:
@@ -174,6 +182,16 @@ def _ev_metric(r: dict[str, Any], withheld: bool = False) -> Metric:
     est = bootstrap_ci(lambda e, d: 1 - e.sum() / d.sum(), r["err"], r["dev"])
     return Metric(value=est.value, lo=est.lo, hi=est.hi, n=est.n,
                   method="1 - SSE/SST pooled over tokens and dims; bootstrap over held-out windows")
+
+
+def _gain_metric(r: dict[str, Any], base: dict[str, Any]) -> Metric:
+    """Explained variance minus the PCA baseline's on the same windows (a paired bootstrap:
+    both are resampled together, so the windows' shared difficulty cancels)."""
+    from alignlab.stats import bootstrap_ci
+
+    est = bootstrap_ci(lambda e, b, d: (b.sum() - e.sum()) / d.sum(), r["err"], base["err"], r["dev"])
+    return Metric(value=est.value, lo=est.lo, hi=est.hi, n=est.n,
+                  method="EV(SAE) - EV(PCA at the budget), paired bootstrap over held-out windows")
 
 
 def _mean_metric(values: np.ndarray, what: str) -> Metric:
