@@ -13,8 +13,14 @@ runner = CliRunner()
 
 
 def test_tasks_and_models_listing():
-    out = runner.invoke(app, ["tasks", "list"])
+    out = runner.invoke(app, ["tasks", "list"], env={"COLUMNS": "200"})
     assert out.exit_code == 0 and "sarcasm" in out.output and "humaneval" in out.output
+    sarcasm = next(line for line in out.output.splitlines() if "│ sarcasm" in line)
+    assert "not installed" not in sarcasm  # evals is installed by make setup; bigbench may not be
+    import importlib.util
+
+    fever = next(line for line in out.output.splitlines() if "│ fever" in line)
+    assert ("not installed" in fever) == (importlib.util.find_spec("bigbench") is None)
     out = runner.invoke(app, ["models", "list"])
     assert out.exit_code == 0 and "smollm2-135m" in out.output
 

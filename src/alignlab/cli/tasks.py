@@ -14,13 +14,19 @@ app = typer.Typer(no_args_is_help=True)
 @user_errors
 def list_tasks() -> None:
     """Show the built-in tasks."""
+    import importlib.util
+
     from alignlab.data import list_tasks as entries
+
+    def package(name: str) -> str:  # found without importing it (evals and bigbench are heavy)
+        missing = name != "alignlab" and importlib.util.find_spec(name.replace("-", "_")) is None
+        return f"{name} [red](not installed)[/]" if missing else name
 
     table = Table(title="alignlab tasks")
     for col in ("name", "package", "description"):
         table.add_column(col)
     for e in entries():
-        table.add_row(e.name, e.package, e.description)
+        table.add_row(e.name, package(e.package), e.description)
     console.print(table)
     console.print("Your own: any .jsonl/.csv path with 'text' and 'label' columns; map others with "
                   "'path?text=COL&label=COL&group=COL' (quote it in a shell).")
