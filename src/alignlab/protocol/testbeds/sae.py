@@ -131,7 +131,7 @@ class SparseAutoencoders:
             "pca_explained_variance": _ev_metric(pca),
             "explained_variance_gain_over_pca": _gain_metric(recon, pca),
             "explained_variance_per_token": _mean_metric(
-                recon["per_token"], "per token 1 - |x - x_hat|^2 / |x - mean|^2, then averaged (SAELens-style; "
+                recon["per_token"], "per token 1 - |x - x_hat|^2 / |x - mean|^2, then averaged ("
                 "outlier tokens weigh no more than others)"),
             "l0": _mean_metric(recon["l0"], "mean active latents per token"),
             "dead_fraction": Metric(value=float(recon["dead"]), n=int(recon["n_latents"]),
