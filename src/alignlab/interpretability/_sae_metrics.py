@@ -34,9 +34,10 @@ def reconstruction_metrics(sae: TopKSAE, X: Float[Tensor, "n d_in"], batch_size:
 
     Returns:
         ``explained_variance``: 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖², pooled over all tokens and
-        dimensions (x̄ the mean over X). SAELens reports a per-token variant (the mean over
-        tokens of 1 − ‖x − x̂‖²/‖x − x̄‖²), which weighs every token equally and so differs
-        where token norms vary; the pooled one is the fraction of X's total variance.
+        dimensions (x̄ the mean over X). A per-token variant (the mean over tokens of
+        1 − ‖x − x̂‖²/‖x − x̄‖², which the ``sae`` testbed reports beside it) weighs every
+        token equally and so differs where token norms vary; the pooled one is the
+        fraction of X's total variance.
         ``mse``: mean over tokens and dimensions of (x − x̂)², raw units.
         ``l0``: mean number of non-zero codes per token (≤ k).
         ``dead_fraction``: share of latents that fire on none of these tokens.

@@ -6,6 +6,7 @@ from alignlab.store._atomic import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_text,
+    link_or_copy,
     sha256_file,
 )
 from alignlab.store._hashing import stable_hash
@@ -66,6 +67,7 @@ __all__ = [
     "folder_lock",
     "headline",
     "is_locked",
+    "link_or_copy",
     "list_runs",
     "load_run",
     "lock_holder",

@@ -72,3 +72,14 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def link_or_copy(src: str | Path, dst: str | Path) -> Path:
+    """``dst`` as a hard link to ``src`` (free: a cached file shown to a sandboxed variant,
+    whose Problem is mounted read-only), or a copy where the two lie on different
+    filesystems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return Path(dst)

@@ -24,9 +24,7 @@ the reference a flag is judged against.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,16 +78,15 @@ def _link_folder(src: Path, dst: Path) -> None:
     ``config.json`` rewritten without the name it was saved under."""
     import json
 
+    from alignlab.store import link_or_copy
+
     dst.mkdir(parents=True, exist_ok=True)
     for f in sorted(p for p in src.iterdir() if p.is_file()):
         if f.name == "config.json":
             config = {k: v for k, v in json.loads(f.read_text()).items() if "name_or_path" not in k}
             (dst / f.name).write_text(json.dumps(config, indent=1))
             continue
-        try:
-            os.link(f, dst / f.name)
-        except OSError:
-            shutil.copy2(f, dst / f.name)
+        link_or_copy(f, dst / f.name)
 
 
 def _subject_items(sealed: dict, config: AuditTestbedConfig, rng: random.Random) -> tuple[list, list[str]]:

@@ -77,11 +77,9 @@ class SparseAutoencoders:
                    "n_loss_windows": 4, "l0_budget": 4}
 
     def open(self, config: SAETestbedConfig, seed: int, problem: Problem) -> dict[str, Any]:
-        import os
-
         from alignlab.interpretability._harvest import harvest
         from alignlab.models import load_model
-        from alignlab.store import ActivationStore
+        from alignlab.store import ActivationStore, link_or_copy
 
         lm = load_model(config.model)
         layer = _layer(config, lm.n_layers)
@@ -90,15 +88,9 @@ class SparseAutoencoders:
         heldout = harvest(lm, layer, "heldout", config.n_eval_tokens, context=config.context, store=store)
         folder = problem.folder / "acts_train"
         folder.mkdir(parents=True, exist_ok=True)
-        cached = train.path
-        if cached is not None:  # hard links: a million tokens cost no copy per trial
-            for shard in sorted(cached.glob("shard-*.safetensors")):
-                try:
-                    os.link(shard, folder / shard.name)
-                except OSError:
-                    import shutil
-
-                    shutil.copyfile(shard, folder / shard.name)
+        if train.path is not None:  # hard links: a million tokens cost no copy per trial
+            for shard in sorted(train.path.glob("shard-*.safetensors")):
+                link_or_copy(shard, folder / shard.name)
         else:
             from safetensors.torch import save_file
 
