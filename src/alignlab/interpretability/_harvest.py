@@ -80,7 +80,7 @@ def harvest(lm: LoadedModel, layer: int, part: Part, n_tokens: int, *, context: 
             batch_tokens: int = 8192, store: ActivationStore | None = None, progress: bool = True) -> Harvest:
     """``n_tokens`` residual-stream vectors after block ``layer`` on the corpus ``part``
     (rounded up to whole windows), cached; see the module docstring."""
-    from alignlab.data._corpus import text_corpus
+    from alignlab.data import text_corpus
     from alignlab.models import resolve_layers
     from alignlab.store import ActivationKey, ActivationStore
 

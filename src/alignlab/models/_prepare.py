@@ -172,3 +172,19 @@ def _dequantize(entry: ModelEntry, workdir: Path, out: Path):
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return model.config
+
+
+def link_model(src: Path, dst: Path) -> Path:
+    """A model folder's files under ``dst`` — hard links (free; what a sandboxed variant
+    is shown in its Problem), copies across filesystems — with ``config.json`` rewritten
+    without the name it was saved under (an audit subject must not say which it is)."""
+    from alignlab.store import link_or_copy
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(p for p in Path(src).iterdir() if p.is_file()):
+        if f.name == "config.json":
+            config = {k: v for k, v in json.loads(f.read_text()).items() if "name_or_path" not in k}
+            (dst / f.name).write_text(json.dumps(config, indent=1))
+            continue
+        link_or_copy(f, dst / f.name)
+    return dst

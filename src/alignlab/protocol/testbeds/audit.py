@@ -25,7 +25,6 @@ the reference a flag is judged against.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,22 +70,6 @@ def _twin_of(spec):
         raise AlignlabError(f"organism {spec.name!r} has no built-in clean twin ({spec.kind}, base {spec.base}); "
                             "name one with params.twin")
     return found[0]
-
-
-def _link_folder(src: Path, dst: Path) -> None:
-    """The model's files under ``dst``: hard links (free), copies across filesystems;
-    ``config.json`` rewritten without the name it was saved under."""
-    import json
-
-    from alignlab.store import link_or_copy
-
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in sorted(p for p in src.iterdir() if p.is_file()):
-        if f.name == "config.json":
-            config = {k: v for k, v in json.loads(f.read_text()).items() if "name_or_path" not in k}
-            (dst / f.name).write_text(json.dumps(config, indent=1))
-            continue
-        link_or_copy(f, dst / f.name)
 
 
 def _subject_items(sealed: dict, config: AuditTestbedConfig, rng: random.Random) -> tuple[list, list[str]]:
@@ -136,7 +119,7 @@ class Audit:
 
         from alignlab.adversarial import build_organism, get_spec
         from alignlab.errors import AlignlabError
-        from alignlab.models import model_reference, prepare, resolve_dtype
+        from alignlab.models import link_model, model_reference, prepare, resolve_dtype
 
         spec = get_spec(config.organism)
         twin = get_spec(config.twin) if config.twin else _twin_of(spec)
@@ -156,7 +139,7 @@ class Audit:
             if not built.passed and not config.score_unverified:
                 raise AlignlabError(f"{built.spec.name} failed verification ({built.path.name}); it is not audited")
             rows, fit = _subject_items(json.loads((built.path / "sealed.json").read_text()), config, rng)
-            _link_folder(built.model_dir, problem.folder / "subjects" / name)
+            link_model(built.model_dir, problem.folder / "subjects" / name)
             problem.write_json(f"calibration_{name}", fit)
             items += [{"subject": name, "message": m} for m, _, _ in rows]
             secret["roles"][name] = role
@@ -166,7 +149,7 @@ class Audit:
             secret["messages"] += [m for m, _, _ in rows]
         kind, _ = model_reference(spec.base)
         if kind == "registered":
-            _link_folder(prepare(spec.base).path, problem.folder / "reference")
+            link_model(prepare(spec.base).path, problem.folder / "reference")
         problem.write_json("problem", {"dtype": dtype, "subjects": ["a", "b"],
                                        "reference": "reference" if kind == "registered" else spec.base})
         problem.write_json("items", items)
