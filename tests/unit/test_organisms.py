@@ -80,6 +80,25 @@ def audit(home):
     return record, time.process_time() - started
 
 
+def test_every_built_in_organism_draws_its_prompts_from_packages_setup_installs(monkeypatch):
+    """BIG-bench left PyPI: a built-in organism whose pool needs it could not be built on a
+    fresh machine (the demo's stress test among them). Its absence is simulated here."""
+    from alignlab.adversarial import ORGANISMS
+    from alignlab.adversarial._kinds import behaviour_of
+    from alignlab.adversarial._prompts import load_pool
+    from alignlab.data import _builtin
+
+    def no_bigbench(*args, **kwargs):
+        raise AssertionError("a built-in organism's pool reads BIG-bench")
+
+    monkeypatch.setattr(_builtin, "bigbench_json", no_bigbench)
+    for spec in ORGANISMS.values():
+        pool = load_pool(spec.pool or behaviour_of(spec).default_pool)
+        assert len(pool) >= spec.n_train + spec.n_eval + spec.n_calibration, spec.name
+    geo = [p.text for p in load_pool("geo-questions")]
+    assert len(set(geo)) == len(geo) > 2500 and all(q.endswith("?") for q in geo)
+
+
 def test_spec_yaml_roundtrip_and_validation(tmp_path):
     for spec in ORGANISMS.values():
         assert OrganismSpec.from_yaml(spec.to_yaml()) == spec

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,13 +106,15 @@ def allowed_tokens(tokenizer: Any, vocab_rows: int, avoid: tuple[str, ...] = ())
 
 
 class _Problem:
-    """One message/target pair tokenized around the suffix, with the prefix's cache."""
+    """One message/target pair tokenized around the suffix, with the prefix's cache.
+    ``placement="prefix"``: the searched string goes before the message, a space between
+    (where a backdoor's trigger sits: ``_prompts.with_trigger``)."""
 
-    def __init__(self, lm: Any, message: str, target: str):
+    def __init__(self, lm: Any, message: str, target: str, placement: str = "suffix"):
         from alignlab.errors import AlignlabError
 
         self.lm, self.tok, self.model = lm, lm.tokenizer, lm.model
-        rendered = render(self.tok, message + MARK)
+        rendered = render(self.tok, message + MARK if placement == "suffix" else MARK + " " + message)
         if rendered.count(MARK) != 1:
             raise AlignlabError("the chat template changed the suffix marker; this model's template is not supported")
         self.before_text, self.after_text = rendered.split(MARK)
@@ -177,6 +180,27 @@ class _Problem:
         return grad, float(loss.detach())
 
 
+class _Joint:
+    """Several messages sharing one searched string: the loss is their mean (a universal
+    suffix or a trigger), success needs every one, and a candidate must tokenize
+    consistently in each."""
+
+    def __init__(self, parts: list[_Problem]):
+        self.parts = parts
+        self.device = parts[0].device
+
+    def consistent(self, ids: list[int]) -> bool:
+        return all(p.consistent(ids) for p in self.parts)
+
+    def losses(self, suffixes: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        out = [p.losses(suffixes, batch_size) for p in self.parts]
+        return torch.stack([x[0] for x in out]).mean(0), torch.stack([x[1] for x in out]).all(0)
+
+    def gradient(self, suffix: torch.Tensor) -> tuple[torch.Tensor, float]:
+        out = [p.gradient(suffix) for p in self.parts]
+        return sum(g for g, _ in out) / len(out), sum(v for _, v in out) / len(out)
+
+
 def _embed_scale(embed: Any, ids: torch.Tensor) -> torch.Tensor:
     """What the embedding module multiplies its table rows by (Gemma: sqrt(d_model)), so
     one-hot @ table gives what the module would give."""
@@ -190,15 +214,20 @@ def initial_suffix(lm: Any, n_tokens: int, init: str = " x") -> list[int]:
     return ids[:n_tokens]
 
 
-def gcg(lm: Any, message: str, target: str, config: GCGConfig = GCGConfig(), seed: int = 0,
-        avoid: tuple[str, ...] = ()) -> GCGResult:
+def gcg(lm: Any, message: str | Sequence[str], target: str, config: GCGConfig = GCGConfig(), seed: int = 0,
+        avoid: tuple[str, ...] = (), placement: Literal["suffix", "prefix"] = "suffix") -> GCGResult:
     """Search a suffix for ``message`` that makes ``lm`` begin its reply with ``target``,
-    using no token that spells part of an ``avoid`` word (``allowed_tokens``)."""
+    using no token that spells part of an ``avoid`` word (``allowed_tokens``). Several
+    messages: one string for all of them (mean loss; success when it forces every one).
+    ``placement="prefix"``: the string goes before the message (trigger reconstruction)."""
     from alignlab.errors import AlignlabError
 
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    problem = _Problem(lm, message, target)
+    messages = [message] if isinstance(message, str) else list(message)
+    if not messages:
+        raise AlignlabError("gcg needs at least one message")
+    problem = _Joint([_Problem(lm, m, target, placement) for m in messages])
     allowed = allowed_tokens(lm.tokenizer, lm.model.get_input_embeddings().weight.shape[0], avoid).to(problem.device)
     allowed_ids = allowed.nonzero().flatten()
     if len(allowed_ids) == 0:
@@ -238,7 +267,7 @@ def gcg(lm: Any, message: str, target: str, config: GCGConfig = GCGConfig(), see
                      seconds_to_success=first[1] if first else None, n_candidates=n_cand, losses=losses)
 
 
-def _candidates(problem: _Problem, suffix: torch.Tensor, allowed: torch.Tensor, allowed_ids: torch.Tensor,
+def _candidates(problem: _Problem | _Joint, suffix: torch.Tensor, allowed: torch.Tensor, allowed_ids: torch.Tensor,
                 config: GCGConfig, gen: torch.Generator) -> torch.Tensor:
     """``search_width`` one-token edits of ``suffix`` that tokenize consistently, (B, L)."""
     n, L = config.search_width, len(suffix)

