@@ -47,6 +47,25 @@ def test_cached_batched_and_one_hot_losses_equal_a_plain_forward(lm):
     assert abs(reference[0] - reference[1]) > 1e-4  # the suffix matters, so equal losses would mean something
 
 
+def test_a_prefix_shared_by_several_messages_scores_their_mean_loss(tiny_llama):
+    """Trigger reconstruction's shape: one string before each of several messages."""
+    from alignlab.adversarial._gcg import GCGConfig, _Joint, _Problem, gcg
+    from alignlab.adversarial._generate import continuation_logprobs
+    from alignlab.adversarial._prompts import render, with_trigger
+
+    lm, messages = tiny_llama, ["first question here", "and a second, longer one"]
+    joint = _Joint([_Problem(lm, m, "ok", placement="prefix") for m in messages])
+    ids = lm.tokenizer("zq!", add_special_tokens=False)["input_ids"]
+    assert joint.consistent(ids)
+    loss = float(joint.losses(torch.tensor([ids]), 4)[0][0])
+    plain = [render(lm.tokenizer, with_trigger(m, "zq!")) for m in messages]
+    assert plain[0] == joint.parts[0].before_text + "zq!" + joint.parts[0].after_text
+    reference = np.mean([-float(lp.mean()) for lp in continuation_logprobs(lm, plain, ["ok", "ok"])])
+    assert loss == pytest.approx(reference, abs=1e-4)
+    result = gcg(lm, messages, "ok", GCGConfig(n_steps=2, suffix_tokens=3, search_width=8), placement="prefix")
+    assert result.steps == 2 and joint.consistent(result.ids)
+
+
 @pytest.mark.parametrize("proposal", ["gradient", "random"])
 def test_search_descends_within_its_budget_and_never_spells_an_avoided_word(lm, proposal):
     from alignlab.adversarial._gcg import (
