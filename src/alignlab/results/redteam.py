@@ -148,14 +148,13 @@ class RedteamResults(CampaignRenderer):
                               r.result["scores"]["metrics"]["success_without_suffix"]["n"]) for _, r in have)
             notes = [x for _, r in have for x in _notes(r)]
             secs = _mean([x["seconds"] for x in notes], 0) + " s" if notes else "—"
-            out.append(f"| {name} | {_rate(int(success.sum()), n)} | {_rate(int(forced.sum()), n)} | "
+            gone = len(cells) - len(have)
+            label = name + (f" ({gone} of {len(cells)} seeds missing)" if gone else "")
+            out.append(f"| {label} | {_rate(int(success.sum()), n)} | {_rate(int(forced.sum()), n)} | "
                        f"{_rate(alone, n)} | {_rate(int(quoting.sum()), n)} | {_mean(p['target_nll'])} | "
                        f"{_mean(p['log_perplexity'])} | "
                        f"{_rate(int((success & np.array(p['filtered'], bool)).sum()), n)} | "
                        f"{_rate(*p['fpr'])} | {secs} |")
-            missing_cells = len(cells) - len(have)
-            if missing_cells:
-                out[-1] += f" ({missing_cells} seed(s) missing)"
         out += self._paired(pooled)
         out += self._searches(rows)
         out += [
@@ -163,7 +162,8 @@ class RedteamResults(CampaignRenderer):
             "## Caveats",
             "",
             "- **A small budget on a CPU.** The GCG paper ran 500 steps × 512 candidates per goal on a GPU; here "
-            "each goal gets the campaign's steps × candidates (~3.5 s a step on 2 cores). A zero is a statement "
+            "each goal gets the campaign's steps × candidates (2.9 s a step at 32 candidates on 2 quiet AVX2 cores, "
+            "`bench/gcg.py`; the search times above include runs that shared the cores). A zero is a statement "
             "about this budget, not about GCG; the target NLL column shows how far each search got.",
             "- The filter's threshold is set on benign texts only (no attack suffix is used to place it).",
             "- Targets are arbitrary sentence openings (the \"harmful strings\" setting with neutral strings); "
