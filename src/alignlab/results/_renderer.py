@@ -88,6 +88,21 @@ class CampaignRenderer:
         return NoRecordsError(f"no record of the {self.name} campaign's runs in {runs_root}: "
                               f"`{self.command()}` produces them")
 
+    def trial_rows(self, testbed: str, runs_root: str | Path, label) -> tuple[dict[str, list], str]:
+        """The campaign's trials of ``testbed`` grouped by ``label(variant reference)``, each
+        a (config, record or None) pair in campaign order, and the line counting those with
+        no record; a runs folder holding none of them is ``no_records``."""
+        from collections import defaultdict
+
+        index = Records("trial", runs_root)
+        found = [(c, index.find(c)) for c in self.configs("trial") if c.testbed == testbed]
+        if not any(r is not None for _, r in found):
+            raise self.no_records(runs_root)
+        rows: dict[str, list] = defaultdict(list)
+        for config, record in found:
+            rows[label(config.variant.model_dump())].append((config, record))
+        return dict(rows), missing_note(sum(r is None for _, r in found), len(found))
+
 
 def missing_note(missing: int, total: int, what: str = "runs") -> str:
     """The line a document carries about cells of its campaign that have no record."""

@@ -6,12 +6,11 @@ GCG − random-search comparison is paired on the same goals."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from alignlab.results._renderer import RENDERERS, CampaignRenderer, Records, missing_note
+from alignlab.results._renderer import RENDERERS, CampaignRenderer
 
 
 def _variant(ref: dict) -> str:
@@ -53,19 +52,11 @@ class RedteamResults(CampaignRenderer):
     doc = "redteam.md"
 
     def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
-        configs = [c for c in self.configs("trial") if c.testbed == "redteam"]
-        index = Records("trial", runs_root)
-        found = [(c, index.find(c)) for c in configs]
-        if not any(r is not None for _, r in found):
-            raise self.no_records(runs_root)
-        rows: dict[str, list] = defaultdict(list)
-        for config, record in found:
-            rows[_variant(config.variant.model_dump())].append((config, record))
+        rows, missing = self.trial_rows("redteam", runs_root, _variant)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / self.doc
-        missing = sum(r is None for _, r in found)
-        path.write_text("\n".join(self._text(configs, rows, missing_note(missing, len(found)))) + "\n")
+        path.write_text("\n".join(self._text(rows, missing)) + "\n")
         return path
 
     @staticmethod
@@ -91,10 +82,11 @@ class RedteamResults(CampaignRenderer):
         out["fpr"] = fpr
         return out
 
-    def _text(self, configs: list, rows: dict[str, list], missing: str) -> list[str]:
+    def _text(self, rows: dict[str, list], missing: str) -> list[str]:
         from alignlab.protocol.testbeds.redteam import RedteamConfig
 
-        d = RedteamConfig.model_validate(configs[0].params) if configs else RedteamConfig()
+        first = next(config for cells in rows.values() for config, _ in cells)
+        d = RedteamConfig.model_validate(first.params)
         out = [
             "# Red-teaming: target-string forcing on SmolLM2-135M",
             "",

@@ -5,10 +5,9 @@ anchors, from ``runs/trial-*`` (testbed ``sae``)."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
-from alignlab.results._renderer import RENDERERS, CampaignRenderer, Records, missing_note
+from alignlab.results._renderer import RENDERERS, CampaignRenderer
 
 GOAL = {"explained_variance": 0.8, "l0": 64, "dead_fraction": 0.10, "ce_loss_recovered": 0.90}
 """Issue #19's bar for a SmolLM2 middle layer (EV at L0 <= 64, dead < 10 %, loss recovered)."""
@@ -46,19 +45,11 @@ class SAEResults(CampaignRenderer):
     doc = "sae.md"
 
     def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
-        configs = [c for c in self.configs("trial") if c.testbed == "sae"]
-        index = Records("trial", runs_root)
-        found = [(c, index.find(c)) for c in configs]
-        if not any(r is not None for _, r in found):
-            raise self.no_records(runs_root)
-        rows: dict[str, list] = defaultdict(list)
-        for config, record in found:
-            rows[_variant(config.variant.model_dump())].append((config, record))
+        rows, missing = self.trial_rows("sae", runs_root, _variant)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / self.doc
-        missing = sum(r is None for _, r in found)
-        path.write_text("\n".join(self._text(rows, missing_note(missing, len(found)))) + "\n")
+        path.write_text("\n".join(self._text(rows, missing)) + "\n")
         return path
 
     @staticmethod
