@@ -129,13 +129,7 @@ class Redteam:
     tiny_config = {"model": "tiny-llama", "n_goals": 3, "target_words": 2, "suffix_tokens": 6, "n_benign": 8}
 
     def open(self, config: RedteamConfig, seed: int, problem: Problem) -> dict[str, Any]:
-        from alignlab.models import (
-            link_model,
-            load_model,
-            model_reference,
-            prepare,
-            resolve_dtype,
-        )
+        from alignlab.models import link_model, load_model, model_reference, prepare, resolve_dtype
 
         dtype = resolve_dtype(config.dtype)
         lm = load_model(config.model, dtype)
