@@ -88,20 +88,39 @@ class CampaignRenderer:
         return NoRecordsError(f"no record of the {self.name} campaign's runs in {runs_root}: "
                               f"`{self.command()}` produces them")
 
-    def trial_rows(self, testbed: str, runs_root: str | Path, label) -> tuple[dict[str, list], str]:
-        """The campaign's trials of ``testbed`` grouped by ``label(variant reference)``, each
-        a (config, record or None) pair in campaign order, and the line counting those with
-        no record; a runs folder holding none of them is ``no_records``."""
+
+
+class TrialRenderer(CampaignRenderer):
+    """A document over a campaign of protocol trials of one testbed (the renderer's name):
+    its trials grouped by ``variant_label`` and handed to ``lines(rows, missing)``."""
+
+    @staticmethod
+    def variant_label(ref: dict) -> str:
+        """A row's name: the variant and its params."""
+        params = ref.get("params") or {}
+        return ref["name"] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
+
+    def lines(self, rows: dict[str, list], missing: str) -> list[str]:
+        raise NotImplementedError
+
+    def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
+        """Each row a list of (config, record or None) in campaign order; ``missing`` the
+        line counting the trials with no record. No record at all: ``no_records``."""
         from collections import defaultdict
 
         index = Records("trial", runs_root)
-        found = [(c, index.find(c)) for c in self.configs("trial") if c.testbed == testbed]
+        found = [(c, index.find(c)) for c in self.configs("trial") if c.testbed == self.name]
         if not any(r is not None for _, r in found):
             raise self.no_records(runs_root)
         rows: dict[str, list] = defaultdict(list)
         for config, record in found:
-            rows[label(config.variant.model_dump())].append((config, record))
-        return dict(rows), missing_note(sum(r is None for _, r in found), len(found))
+            rows[self.variant_label(config.variant.model_dump())].append((config, record))
+        missing = missing_note(sum(r is None for _, r in found), len(found))
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / self.doc
+        path.write_text("\n".join(self.lines(dict(rows), missing)) + "\n")
+        return path
 
 
 def missing_note(missing: int, total: int, what: str = "runs") -> str:

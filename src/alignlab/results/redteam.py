@@ -10,11 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignlab.results._renderer import RENDERERS, CampaignRenderer
-
-
-def _variant(ref: dict) -> str:
-    return ref["name"]
+from alignlab.results._renderer import RENDERERS, TrialRenderer
 
 
 def _rate(k: int, n: int) -> str:
@@ -47,17 +43,13 @@ def _notes(record) -> list[dict]:
 
 @RENDERERS.register("redteam", description="Red-teaming: GCG target-string forcing on SmolLM2 against random search, "
                                            "a random suffix and the quoting shortcut; a perplexity filter beside.")
-class RedteamResults(CampaignRenderer):
+class RedteamResults(TrialRenderer):
     name = "redteam"
     doc = "redteam.md"
 
-    def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
-        rows, missing = self.trial_rows("redteam", runs_root, _variant)
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / self.doc
-        path.write_text("\n".join(self._text(rows, missing)) + "\n")
-        return path
+    @staticmethod
+    def variant_label(ref: dict) -> str:
+        return ref["name"]  # one parameter set per variant in the campaign
 
     @staticmethod
     def _pooled(cells: list) -> dict:
@@ -82,7 +74,7 @@ class RedteamResults(CampaignRenderer):
         out["fpr"] = fpr
         return out
 
-    def _text(self, rows: dict[str, list], missing: str) -> list[str]:
+    def lines(self, rows: dict[str, list], missing: str) -> list[str]:
         from alignlab.protocol.testbeds.redteam import RedteamConfig
 
         first = next(config for cells in rows.values() for config, _ in cells)

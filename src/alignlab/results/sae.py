@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from alignlab.results._renderer import RENDERERS, CampaignRenderer
+from alignlab.results._renderer import RENDERERS, TrialRenderer
 
 GOAL = {"explained_variance": 0.8, "l0": 64, "dead_fraction": 0.10, "ce_loss_recovered": 0.90}
 """Issue #19's bar for a SmolLM2 middle layer (EV at L0 <= 64, dead < 10 %, loss recovered)."""
@@ -19,11 +19,6 @@ def _est(m: dict | None, digits: int = 3) -> str:
     if m.get("lo") is None:
         return f"{m['value']:.{digits}f}"
     return f"{m['value']:.{digits}f} [{m['lo']:.{digits}f}, {m['hi']:.{digits}f}]"
-
-
-def _variant(ref: dict) -> str:
-    params = ref.get("params") or {}
-    return ref["name"] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
 
 
 def _train_note(record) -> str:
@@ -40,17 +35,9 @@ def _train_note(record) -> str:
 
 @RENDERERS.register("sae", description="Sparse autoencoders on SmolLM2's residual stream: explained variance within "
                                        "an L0 budget beside PCA, loss recovered when spliced in.")
-class SAEResults(CampaignRenderer):
+class SAEResults(TrialRenderer):
     name = "sae"
     doc = "sae.md"
-
-    def render(self, runs_root: str | Path, out_dir: str | Path) -> Path:
-        rows, missing = self.trial_rows("sae", runs_root, _variant)
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / self.doc
-        path.write_text("\n".join(self._text(rows, missing)) + "\n")
-        return path
 
     @staticmethod
     def _verdicts(rows: dict[str, list]) -> list[str]:
@@ -89,7 +76,7 @@ class SAEResults(CampaignRenderer):
                     return f"{m['ce_clean']['value']:.3f} (zero-ablating the layer: {m['ce_zero_ablated']['value']:.2f})"
         return "—"
 
-    def _text(self, rows: dict[str, list], missing: str) -> list[str]:
+    def lines(self, rows: dict[str, list], missing: str) -> list[str]:
         from alignlab.protocol.testbeds.sae import SAETestbedConfig
 
         d = SAETestbedConfig()
